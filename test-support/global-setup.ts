@@ -1,0 +1,35 @@
+// The suite's leak check: after every test file has run, no process started from this
+// repository (fixtures, example VMs, Go interop binaries) may still be alive.
+import { readdirSync, readFileSync } from "node:fs"
+import { resolve } from "node:path"
+
+const root = resolve(import.meta.dirname, "..")
+
+const survivors = (): Array<string> => {
+  const found: Array<string> = []
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    let cmdline: string
+    try {
+      cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ").trim()
+    } catch {
+      continue // exited while we looked
+    }
+    if (cmdline === "" || !cmdline.includes(root) || cmdline.includes("vitest")) continue
+    found.push(`${entry}: ${cmdline}`)
+  }
+  return found
+}
+
+export const teardown = async (): Promise<void> => {
+  // Give the kernel a moment to finish reaping processes that were just killed.
+  const deadline = Date.now() + 2_000
+  let left = survivors()
+  while (left.length > 0 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 100))
+    left = survivors()
+  }
+  if (left.length > 0) {
+    throw new Error(`leak check: ${left.length} process(es) started by the tests are still running:\n${left.join("\n")}`)
+  }
+}
