@@ -1,0 +1,104 @@
+/**
+ * The plugin side of the runtime handshake: what a VM binary does when a node starts it.
+ *
+ * It reads the engine address from its environment, serves its gRPC services on
+ * `127.0.0.1:0`, and reports its protocol version and address to the node with
+ * `vm.runtime.Runtime/Initialize` (5 s deadline), exactly as a Go plugin built for
+ * avalanchego or luxd does.
+ */
+import { type ConnectRouter, createClient } from "@connectrpc/connect"
+import { Runtime as RuntimeService } from "@vmre/proto/vm/runtime/runtime_pb"
+import { GrpcClient, GrpcServer, Health } from "@vmre/transport"
+import { Effect, Schema, type Scope } from "effect"
+
+/** Checked in this order: luxd, newer luxd, avalanchego. */
+export const ENGINE_ADDR_ENV_NAMES: ReadonlyArray<string> = [
+  "LUX_VM_RUNTIME_ENGINE_ADDR",
+  "VM_RUNTIME_ENGINE_ADDR",
+  "AVALANCHE_VM_RUNTIME_ENGINE_ADDR"
+]
+
+/** vmre's default rpcchainvm protocol version (avalanchego v1.14.2). */
+export const DEFAULT_PROTOCOL_VERSION = 45
+
+export class EngineAddressMissing extends Schema.TaggedError<EngineAddressMissing>()("EngineAddressMissing", {
+  names: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    const [first = "VM_RUNTIME_ENGINE_ADDR", ...others] = this.names
+    return `required env var missing: "${first}"` +
+      (others.length === 0 ? "" : ` (also looked for ${others.map((n) => `"${n}"`).join(", ")})`) +
+      ". This program is a VM plugin: it is started by a node (or `vmre run`), not by hand."
+  }
+}
+
+export class HandshakeRefused extends Schema.TaggedError<HandshakeRefused>()("HandshakeRefused", {
+  engineAddr: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `handshake with the node at ${this.engineAddr} failed: ${this.reason}`
+  }
+}
+
+export class ServeFailed extends Schema.TaggedError<ServeFailed>()("ServeFailed", {
+  reason: Schema.String
+}) {
+  override get message() {
+    return `cannot serve the vm: ${this.reason}`
+  }
+}
+
+export type PluginServeError = EngineAddressMissing | HandshakeRefused | ServeFailed
+
+export interface ServeOptions {
+  /** The services of this plugin (health is added). */
+  readonly routes: (router: ConnectRouter) => void
+  /** Service names reported SERVING by the health service besides "". */
+  readonly healthServices?: ReadonlyArray<string>
+  readonly protocolVersion?: number
+  readonly engineAddrEnvNames?: ReadonlyArray<string>
+  /** Defaults to `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  readonly initializeTimeoutMillis?: number
+}
+
+export interface ServingPlugin {
+  readonly engineAddr: string
+  /** `127.0.0.1:PORT` reported to the node. */
+  readonly address: string
+}
+
+/** The engine address from the first env var that is set. */
+export const engineAddress = (
+  env: Readonly<Record<string, string | undefined>>,
+  names: ReadonlyArray<string> = ENGINE_ADDR_ENV_NAMES
+): Effect.Effect<string, EngineAddressMissing> => {
+  for (const name of names) {
+    const value = env[name]
+    if (value !== undefined && value !== "") return Effect.succeed(value)
+  }
+  return Effect.fail(new EngineAddressMissing({ names }))
+}
+
+/** Serves the plugin's services and completes the handshake; serves until the scope closes. */
+export const serve = Effect.fn("Plugin.serve")(function*(
+  options: ServeOptions
+): Effect.fn.Return<ServingPlugin, PluginServeError, Scope.Scope> {
+  const engineAddr = yield* engineAddress(options.env ?? process.env, options.engineAddrEnvNames)
+  const server = yield* GrpcServer.serve((router) => {
+    options.routes(router)
+    Health.register(router, options.healthServices)
+  }).pipe(Effect.mapError((error) => new ServeFailed({ reason: error.message })))
+  const { transport } = yield* GrpcClient.transport(engineAddr)
+  const runtime = createClient(RuntimeService, transport)
+  yield* Effect.tryPromise({
+    try: (signal) =>
+      runtime.initialize(
+        { protocolVersion: options.protocolVersion ?? DEFAULT_PROTOCOL_VERSION, addr: server.address },
+        { timeoutMs: options.initializeTimeoutMillis ?? 5_000, signal }
+      ),
+    catch: (error) => new HandshakeRefused({ engineAddr, reason: error instanceof Error ? error.message : String(error) })
+  })
+  return { engineAddr, address: server.address }
+})

@@ -1,0 +1,2 @@
+export * as Main from "./Main.ts"
+export * as Serve from "./Serve.ts"

@@ -1,0 +1,219 @@
+/**
+ * The runtime engine: launches a VM plugin, hands it the address of a `vm.runtime.Runtime`
+ * server in its environment, waits for its `Initialize` and checks it, and gives back a
+ * handle to the running VM. Everything it starts belongs to the caller's scope.
+ */
+import { Clock, Config, Context, Duration, Effect, Exit, Layer, type Option, Schema, Scope } from "effect"
+import * as path from "node:path"
+import {
+  HandshakeTimeout,
+  type LaunchError,
+  type ProcessExit,
+  ProcessExitedBeforeHandshake,
+  RuntimeServerFailed
+} from "./Errors.ts"
+import { Handshake } from "./Handshake.ts"
+import * as ProtocolVersion from "./ProtocolVersion.ts"
+import { VmProcess } from "./VmProcess.ts"
+
+/** The env var names under which plugins look for the engine address (luxd, newer luxd, avalanchego). */
+export const ENGINE_ADDR_ENV_NAMES: ReadonlyArray<string> = [
+  "LUX_VM_RUNTIME_ENGINE_ADDR",
+  "VM_RUNTIME_ENGINE_ADDR",
+  "AVALANCHE_VM_RUNTIME_ENGINE_ADDR"
+]
+
+/** What to launch, and how. Unset options come from {@link RuntimeConfig}. */
+export interface LaunchConfig {
+  /** Path of the plugin executable (resolved against the current directory). */
+  readonly path: string
+  readonly args?: ReadonlyArray<string> | undefined
+  /** A short name for logs; defaults to the file name. */
+  readonly name?: string | undefined
+  readonly cwd?: string | undefined
+  /** Extra environment for the plugin, on top of what upstream nodes pass. */
+  readonly env?: Readonly<Record<string, string>> | undefined
+  /** Pass the host's whole environment (upstream passes only GRPC_* and GODEBUG*). */
+  readonly inheritEnv?: boolean | undefined
+  readonly protocolVersion?: number | undefined
+  readonly handshakeTimeout?: Duration.Input | undefined
+  readonly stopTimeout?: Duration.Input | undefined
+  readonly engineAddrEnvNames?: ReadonlyArray<string> | undefined
+  /** Number of stderr lines kept for error reports (default 20). */
+  readonly stderrTailLines?: number | undefined
+  /** Append each stream's raw bytes to a file. */
+  readonly stdoutFile?: string | undefined
+  readonly stderrFile?: string | undefined
+}
+
+/** A VM plugin that completed its handshake. */
+export interface VmInstance {
+  readonly name: string
+  readonly path: string
+  readonly pid: number
+  /** `127.0.0.1:PORT` of the plugin's gRPC server. */
+  readonly vmAddr: string
+  readonly protocolVersion: number
+  /** From spawn to the plugin's `Initialize`. */
+  readonly handshakeDuration: Duration.Duration
+  /** Waits for the process to exit. */
+  readonly exit: Effect.Effect<ProcessExit>
+  readonly exitStatus: Effect.Effect<Option.Option<ProcessExit>>
+  /** Stops the process now (SIGTERM, grace, SIGKILL); the scope would do it anyway. */
+  readonly stop: Effect.Effect<ProcessExit>
+  readonly stderrTail: Effect.Effect<ReadonlyArray<string>>
+}
+
+/** Defaults for every launch, read from the environment. */
+export class RuntimeConfig extends Context.Service<RuntimeConfig, {
+  readonly protocolVersion: number
+  readonly handshakeTimeout: Duration.Duration
+  readonly stopTimeout: Duration.Duration
+  readonly engineAddrEnvNames: ReadonlyArray<string>
+}>()("@vmre/runtime/RuntimeConfig") {
+  /** `VMRE_PROTOCOL_VERSION` (45), `VMRE_HANDSHAKE_TIMEOUT` (5 seconds), `VMRE_STOP_TIMEOUT` (5 seconds), `VMRE_ENGINE_ADDR_ENV_NAMES` (all three). */
+  static readonly layer = Layer.effect(
+    RuntimeConfig,
+    Config.all({
+      protocolVersion: Config.Int("VMRE_PROTOCOL_VERSION").pipe(Config.withDefault(ProtocolVersion.DEFAULT)),
+      handshakeTimeout: Config.Duration("VMRE_HANDSHAKE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+      stopTimeout: Config.Duration("VMRE_STOP_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+      engineAddrEnvNames: Config.Array(Schema.String, "VMRE_ENGINE_ADDR_ENV_NAMES").pipe(
+        Config.withDefault(ENGINE_ADDR_ENV_NAMES)
+      )
+    })
+  )
+}
+
+const upstreamEnv = (): Record<string, string> => {
+  const env: Record<string, string> = {}
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && (name.startsWith("GRPC_") || name.startsWith("GODEBUG"))) env[name] = value
+  }
+  return env
+}
+
+const definedEnv = (): Record<string, string> =>
+  Object.fromEntries(Object.entries(process.env).filter((entry): entry is [string, string] => entry[1] !== undefined))
+
+// How long to wait for the rest of a dead plugin's stderr before reporting it.
+const tailDrainBound = Duration.millis(500)
+
+export class Runtime extends Context.Service<Runtime, {
+  /**
+   * Starts the plugin and completes once it has handshaken. The process lives until the
+   * scope closes (or `stop`); a failed launch leaves nothing running.
+   */
+  readonly launch: (config: LaunchConfig) => Effect.Effect<VmInstance, LaunchError, Scope.Scope>
+}>()("@vmre/runtime/Runtime") {
+  /** The runtime without its dependencies: provide Handshake, VmProcess and RuntimeConfig. */
+  static readonly layerNoDeps = Layer.effect(
+    Runtime,
+    Effect.gen(function*() {
+      const handshake = yield* Handshake
+      const processes = yield* VmProcess
+      const defaults = yield* RuntimeConfig
+
+      const launch = Effect.fn("Runtime.launch")(function*(config: LaunchConfig) {
+        const pluginPath = path.resolve(config.path)
+        const name = config.name ?? path.basename(pluginPath)
+        const protocolVersion = config.protocolVersion ?? defaults.protocolVersion
+        const handshakeTimeout = config.handshakeTimeout === undefined ?
+          defaults.handshakeTimeout :
+          Duration.fromInputUnsafe(config.handshakeTimeout)
+        const stopTimeout = config.stopTimeout === undefined ?
+          defaults.stopTimeout :
+          Duration.fromInputUnsafe(config.stopTimeout)
+        yield* Effect.annotateCurrentSpan({ vm: name, path: pluginPath, protocolVersion })
+
+        // Each launch has its own scope, closed at once if the launch fails, so that a failed
+        // launch never keeps a child alive until the caller's scope ends.
+        const launchScope = yield* Scope.fork(yield* Effect.scope)
+        const serverScope = yield* Scope.fork(launchScope)
+        const attempt = Effect.gen(function*() {
+          const pending = yield* handshake.listen({ protocolVersion, path: pluginPath }).pipe(Scope.provide(serverScope))
+          const env: Record<string, string> = {
+            ...(config.inheritEnv === true ? definedEnv() : upstreamEnv()),
+            ...config.env
+          }
+          for (const envName of config.engineAddrEnvNames ?? defaults.engineAddrEnvNames) env[envName] = pending.address
+
+          const startedAt = yield* Clock.currentTimeMillis
+          const child = yield* processes.spawn({
+            name,
+            path: pluginPath,
+            args: config.args ?? [],
+            cwd: config.cwd,
+            env,
+            stopTimeout,
+            tailLines: config.stderrTailLines ?? 20,
+            stdoutFile: config.stdoutFile,
+            stderrFile: config.stderrFile
+          }).pipe(Scope.provide(launchScope))
+          yield* Effect.annotateCurrentSpan({ pid: child.pid })
+
+          const exitedFirst = child.exit.pipe(
+            Effect.flatMap((exit) =>
+              Effect.gen(function*() {
+                const now = yield* Clock.currentTimeMillis
+                yield* child.drained(tailDrainBound)
+                return yield* new ProcessExitedBeforeHandshake({
+                  path: pluginPath,
+                  pid: child.pid,
+                  exitCode: exit.code,
+                  signal: exit.signal,
+                  afterMillis: now - startedAt,
+                  stderrTail: yield* child.stderrTail
+                })
+              })
+            )
+          )
+          const [handshakeDuration, result] = yield* Effect.raceFirst(pending.initialized, exitedFirst).pipe(
+            Effect.timeoutOrElse({
+              duration: handshakeTimeout,
+              orElse: () =>
+                Effect.flatMap(child.stderrTail, (stderrTail) =>
+                  Effect.fail(
+                    new HandshakeTimeout({
+                      path: pluginPath,
+                      pid: child.pid,
+                      timeoutMillis: Duration.toMillis(handshakeTimeout),
+                      stderrTail
+                    })
+                  ))
+            }),
+            Effect.timed
+          )
+          // The runtime server has done its job: close it, as upstream does.
+          yield* Scope.close(serverScope, Exit.void)
+          yield* Effect.logDebug(`handshake with ${name} done`).pipe(
+            Effect.annotateLogs({ vm: name, pid: child.pid, vmAddr: result.vmAddr })
+          )
+          return {
+            name,
+            path: pluginPath,
+            pid: child.pid,
+            vmAddr: result.vmAddr,
+            protocolVersion: result.protocolVersion,
+            handshakeDuration,
+            exit: child.exit,
+            exitStatus: child.exitStatus,
+            stop: child.stop,
+            stderrTail: child.stderrTail
+          } satisfies VmInstance
+        })
+        return yield* attempt.pipe(
+          Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(launchScope, exit))
+        )
+      })
+      return Runtime.of({ launch })
+    })
+  )
+
+  /** The runtime over real processes and a Connect handshake server, configured from the environment. */
+  static readonly layer = Runtime.layerNoDeps.pipe(
+    Layer.provide([Handshake.layer, VmProcess.layer, RuntimeConfig.layer])
+  )
+}
+
+export { RuntimeServerFailed }

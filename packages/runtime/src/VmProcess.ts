@@ -1,0 +1,155 @@
+/**
+ * A VM plugin as a child process: a scoped resource whose finalizer stops it (SIGTERM to
+ * its process group, a grace period, SIGKILL) and always reaps it, and whose stdout and
+ * stderr are read to their end line by line into the Effect logger.
+ */
+import { NodeServices } from "@effect/platform-node"
+import { Context, Deferred, Duration, Effect, Fiber, Layer, Option, Scope, Stream } from "effect"
+import { ChildProcess, ChildProcessSpawner } from "effect/process"
+import { closeSync, openSync, writeSync } from "node:fs"
+import * as Diagnose from "./Diagnose.ts"
+import type { ProcessExit, SpawnFailed } from "./Errors.ts"
+import * as PluginLog from "./PluginLog.ts"
+
+export interface ProcessSpec {
+  /** Shown in every forwarded log line (`vm` annotation). */
+  readonly name: string
+  /** Absolute path of the plugin binary. */
+  readonly path: string
+  readonly args: ReadonlyArray<string>
+  readonly cwd?: string | undefined
+  /** The complete environment of the child (nothing is inherited). */
+  readonly env: Readonly<Record<string, string>>
+  /** How long the plugin may take to exit after SIGTERM before it gets SIGKILL. */
+  readonly stopTimeout: Duration.Duration
+  /** How many stderr lines to keep for error reports. */
+  readonly tailLines: number
+  /** Append the raw bytes of each stream to these files. */
+  readonly stdoutFile?: string | undefined
+  readonly stderrFile?: string | undefined
+}
+
+export interface VmProcessHandle {
+  readonly pid: number
+  /** Waits for the process to exit. */
+  readonly exit: Effect.Effect<ProcessExit>
+  /** The exit status if the process has exited. */
+  readonly exitStatus: Effect.Effect<Option.Option<ProcessExit>>
+  /** SIGTERM, grace period, SIGKILL, then drain the output. Runs once; later calls wait for it. */
+  readonly stop: Effect.Effect<ProcessExit>
+  /** Waits (at most `timeout`) until both output streams have been read to their end. */
+  readonly drained: (timeout: Duration.Input) => Effect.Effect<void>
+  /** The last lines the plugin wrote to stderr. */
+  readonly stderrTail: Effect.Effect<ReadonlyArray<string>>
+}
+
+// After SIGKILL the kernel frees the process at once; a zombie that is never reaped means the
+// host itself is broken. This bound only keeps a stop from ever hanging the host.
+const killBound = Duration.seconds(2)
+// A grandchild that inherited the pipes can keep them open after the plugin died.
+const drainBound = Duration.seconds(1)
+
+const signalOf = (error: unknown): string | null => {
+  const text = String((error as { cause?: { message?: string } })?.cause?.message ?? (error as Error)?.message)
+  return /signal: '?(SIG[A-Z0-9]+)/.exec(text)?.[1] ?? null
+}
+
+const openRaw = (file: string | undefined) =>
+  file === undefined ?
+    Effect.succeed(undefined) :
+    Effect.acquireRelease(
+      Effect.sync(() => openSync(file, "a")),
+      (fd) => Effect.sync(() => closeSync(fd))
+    )
+
+export class VmProcess extends Context.Service<VmProcess, {
+  readonly spawn: (spec: ProcessSpec) => Effect.Effect<VmProcessHandle, SpawnFailed, Scope.Scope>
+}>()("@vmre/runtime/VmProcess") {
+  static readonly layer: Layer.Layer<VmProcess> = Layer.effect(
+    VmProcess,
+    Effect.gen(function*() {
+      const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+
+      const spawn = Effect.fn("VmProcess.spawn")(function*(spec: ProcessSpec) {
+        yield* Diagnose.preflight(spec.path, spec.env)
+        const scope = yield* Effect.scope
+        const stdoutFd = yield* openRaw(spec.stdoutFile)
+        const stderrFd = yield* openRaw(spec.stderrFile)
+
+        const handle = yield* spawner.spawn(
+          ChildProcess.make(spec.path, spec.args, {
+            cwd: spec.cwd,
+            env: spec.env,
+            extendEnv: false,
+            stdin: "ignore",
+            stdout: "pipe",
+            stderr: "pipe",
+            // Its own process group: a terminal's Ctrl-C does not reach it, and stop signals
+            // reach every process it started.
+            detached: true,
+            killSignal: "SIGTERM",
+            forceKillAfter: spec.stopTimeout
+          })
+        ).pipe(Effect.mapError((error) => Diagnose.fromSpawnError(spec.path, error)))
+        const pid = Number(handle.pid)
+
+        const exited = yield* Deferred.make<ProcessExit>()
+        yield* handle.exitCode.pipe(
+          Effect.map((code): ProcessExit => ({ code: Number(code), signal: null })),
+          Effect.catch((error) => Effect.succeed<ProcessExit>({ code: null, signal: signalOf(error) })),
+          Effect.flatMap((exit) => Deferred.succeed(exited, exit)),
+          Effect.forkIn(scope)
+        )
+
+        const tail = new PluginLog.RecentLines(spec.tailLines)
+        const pump = (stream: "stdout" | "stderr", bytes: Stream.Stream<Uint8Array, unknown>, fd: number | undefined) =>
+          (fd === undefined ? bytes : bytes.pipe(Stream.tap((chunk) => Effect.sync(() => writeSync(fd, chunk))))).pipe(
+            PluginLog.records(stream),
+            Stream.runForEachArray((records) =>
+              Effect.forEach(records, (record) => {
+                if (stream === "stderr") tail.push(record.line)
+                return Effect.logWithLevel(record.level)(record.line)
+              }, { discard: true })
+            ),
+            Effect.annotateLogs({ vm: spec.name, pid, stream }),
+            Effect.ignore,
+            Effect.forkIn(scope)
+          )
+        const pumps = [
+          yield* pump("stdout", handle.stdout, stdoutFd),
+          yield* pump("stderr", handle.stderr, stderrFd)
+        ]
+        const drained = (timeout: Duration.Input) =>
+          Effect.forEach(pumps, Fiber.join, { discard: true }).pipe(Effect.timeoutOption(timeout), Effect.asVoid)
+
+        const terminate = Effect.gen(function*() {
+          if (!(yield* Deferred.isDone(exited))) {
+            yield* handle.kill({ killSignal: "SIGTERM", forceKillAfter: spec.stopTimeout }).pipe(
+              Effect.ignore,
+              Effect.timeoutOption(Duration.sum(spec.stopTimeout, killBound))
+            )
+          }
+          const exit = yield* Deferred.await(exited).pipe(Effect.timeoutOption(killBound))
+          yield* drained(drainBound)
+          return Option.getOrElse(exit, (): ProcessExit => ({ code: null, signal: "SIGKILL" }))
+        })
+        const stop = yield* Effect.cached(Effect.uninterruptible(terminate))
+        // Added last so it runs first: the child is stopped and its output drained before the
+        // pumps are interrupted and the spawner's own finalizer runs.
+        yield* Effect.addFinalizer(() => stop)
+
+        return {
+          pid,
+          exit: Deferred.await(exited),
+          exitStatus: Deferred.poll(exited).pipe(
+            Effect.flatMap((done) => Option.isSome(done) ? Effect.map(done.value, Option.some) : Effect.succeed(Option.none()))
+          ),
+          stop,
+          drained,
+          stderrTail: Effect.sync(() => tail.snapshot())
+        } satisfies VmProcessHandle
+      })
+      return VmProcess.of({ spawn })
+    })
+  ).pipe(Layer.provide(NodeServices.layer))
+}

@@ -1,0 +1,12 @@
+/**
+ * @vmre/runtime — the host side of vmre.
+ *
+ * `Runtime.layer` gives a `Runtime` service whose `launch` starts a VM plugin, completes the
+ * rpcchainvm handshake and returns a scoped `VmInstance`.
+ */
+export * as Errors from "./Errors.ts"
+export * as Handshake from "./Handshake.ts"
+export * as PluginLog from "./PluginLog.ts"
+export * as ProtocolVersion from "./ProtocolVersion.ts"
+export { ENGINE_ADDR_ENV_NAMES, type LaunchConfig, Runtime, RuntimeConfig, type VmInstance } from "./Runtime.ts"
+export * as VmProcess from "./VmProcess.ts"

@@ -1,0 +1,224 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Duration, Effect, Exit, Fiber, Layer, Logger, Option, Scope } from "effect"
+import { chmodSync, mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Runtime } from "../src/Runtime.ts"
+import { captureLogs, countLogs, fixture, isAlive, waitUntil } from "./support.ts"
+
+// Tests that do not look at the plugin's logs keep them out of the test output.
+const quiet = Logger.layer([])
+
+const launchIn = <A, E>(layer: Layer.Layer<never>, body: (runtime: Runtime["Service"]) => Effect.Effect<A, E, Scope.Scope>) =>
+  Effect.gen(function*() {
+    const runtime = yield* Runtime
+    return yield* body(runtime)
+  }).pipe(Effect.provide(Layer.merge(Runtime.layer, layer)))
+
+describe("Runtime.launch", () => {
+  it.live("launches a plugin, handshakes, forwards its logs, and stops it with the scope", () => {
+    const logs = captureLogs()
+    return Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const vm = yield* launchIn(logs.layer, (runtime) => runtime.launch(fixture("normal"))).pipe(Scope.provide(scope))
+      expect(vm.protocolVersion).toBe(45)
+      expect(vm.vmAddr).toMatch(/^127\.0\.0\.1:\d+$/)
+      expect(Duration.toMillis(vm.handshakeDuration)).toBeGreaterThan(0)
+      expect(isAlive(vm.pid)).toBe(true)
+      expect(yield* vm.exitStatus).toEqual(Option.none())
+
+      const forwarded = () => logs.lines.filter((l) => l.annotations.vm === "fixture-normal")
+      yield* waitUntil(() => forwarded().length >= 3)
+      const byText = (text: string) => forwarded().find((l) => l.message.includes(text))
+      expect(byText("plugin serving")).toMatchObject({ level: "Info", annotations: { pid: vm.pid, stream: "stdout" } })
+      expect(byText("a warning from the plugin")).toMatchObject({ level: "Warn", annotations: { stream: "stderr" } })
+      expect(byText("a json error line")).toMatchObject({ level: "Error", annotations: { stream: "stdout" } })
+
+      yield* Scope.close(scope, Exit.void)
+      expect(isAlive(vm.pid)).toBe(false)
+      // The plugin stops gracefully on SIGTERM.
+      expect(yield* vm.exit).toEqual({ code: 0, signal: null })
+    })
+  })
+
+  it.live("fails with HandshakeTimeout when the plugin never calls Initialize, and kills it", () => {
+    const logs = captureLogs()
+    return Effect.gen(function*() {
+      const error = yield* launchIn(logs.layer, (runtime) =>
+        runtime.launch(fixture("never-handshake", { handshakeTimeout: "1 second" }))).pipe(Effect.scoped, Effect.flip)
+      expect(error._tag).toBe("HandshakeTimeout")
+      expect(error.message).toMatch(/^handshake failed: timeout: .* within 1000 ms/)
+      const pid = logs.lines.find((l) => l.message.includes("never calling Initialize"))?.annotations.pid as number
+      expect(pid).toBeTypeOf("number")
+      expect(isAlive(pid)).toBe(false)
+    })
+  })
+
+  it.live("fails with ProtocolVersionMismatch naming both versions", () =>
+    Effect.gen(function*() {
+      const error = yield* launchIn(quiet, (runtime) =>
+        runtime.launch(fixture("normal", { fixtureEnv: { FIXTURE_PROTOCOL: "44" } }))).pipe(Effect.scoped, Effect.flip)
+      expect(error._tag).toBe("ProtocolVersionMismatch")
+      if (error._tag !== "ProtocolVersionMismatch") return
+      expect({ node: error.node, vm: error.vm }).toEqual({ node: 45, vm: 44 })
+      expect(error.message).toMatch(/^handshake failed: protocol version mismatch node: 45 vm: 44\. /)
+      expect(error.message).toContain("avalanchego v1.14.0-v1.14.1")
+    }))
+
+  it.live("accepts another protocol version when configured to", () =>
+    Effect.gen(function*() {
+      const vm = yield* launchIn(quiet, (runtime) =>
+        runtime.launch(fixture("normal", { protocolVersion: 44, fixtureEnv: { FIXTURE_PROTOCOL: "44" } }))).pipe(
+          Effect.scoped
+        )
+      expect(vm.protocolVersion).toBe(44)
+    }))
+
+  it.live("reports a crash before the handshake at once, with exit code and stderr tail", () =>
+    Effect.gen(function*() {
+      const error = yield* launchIn(quiet, (runtime) =>
+        runtime.launch(fixture("crash", { handshakeTimeout: "60 seconds" }))).pipe(Effect.scoped, Effect.flip)
+      expect(error._tag).toBe("ProcessExitedBeforeHandshake")
+      if (error._tag !== "ProcessExitedBeforeHandshake") return
+      expect(error.exitCode).toBe(3)
+      expect(error.signal).toBeNull()
+      expect(error.afterMillis).toBeLessThan(60_000)
+      expect(error.stderrTail).toEqual([
+        "starting crash fixture",
+        "panic: runtime error: invalid memory address or nil pointer dereference",
+        "goroutine 1 [running]:"
+      ])
+      expect(error.message).toContain("exit code 3")
+      expect(error.message).toContain("panic: runtime error")
+    }), 15_000)
+
+  it.live("rejects a vm address that is not loopback", () =>
+    Effect.gen(function*() {
+      const error = yield* launchIn(quiet, (runtime) => runtime.launch(fixture("bad-addr"))).pipe(
+        Effect.scoped,
+        Effect.flip
+      )
+      expect(error._tag).toBe("InvalidVmAddress")
+      expect(error.message).toContain("10.1.2.3 is not a loopback address")
+    }))
+
+  it.live("a plugin that exits right after the handshake: launch succeeds, exit is observed", () =>
+    Effect.gen(function*() {
+      const exit = yield* launchIn(quiet, (runtime) =>
+        runtime.launch(fixture("exit-after-handshake")).pipe(Effect.flatMap((vm) => vm.exit))).pipe(Effect.scoped)
+      expect(exit).toEqual({ code: 0, signal: null })
+    }))
+
+  it.live("SIGKILLs a plugin that ignores SIGTERM after the grace period", () =>
+    Effect.gen(function*() {
+      const [elapsed, [pid, exit]] = yield* launchIn(quiet, (runtime) =>
+        Effect.gen(function*() {
+          const vm = yield* runtime.launch(fixture("ignore-sigterm", { stopTimeout: "500 millis" }))
+          return [vm.pid, yield* vm.stop] as const
+        })).pipe(Effect.scoped, Effect.timed)
+      expect(exit).toEqual({ code: null, signal: "SIGKILL" })
+      expect(isAlive(pid)).toBe(false)
+      expect(Duration.toMillis(elapsed)).toBeGreaterThanOrEqual(500)
+    }))
+
+  it.live("stop is idempotent and the scope's finalizer does not stop twice", () =>
+    Effect.gen(function*() {
+      const [first, second] = yield* launchIn(quiet, (runtime) =>
+        Effect.gen(function*() {
+          const vm = yield* runtime.launch(fixture("normal"))
+          return [yield* vm.stop, yield* vm.stop] as const
+        })).pipe(Effect.scoped)
+      expect(first).toEqual({ code: 0, signal: null })
+      expect(second).toEqual(first)
+    }))
+
+  it.live("kills a grandchild that holds the plugin's pipes open (process group)", () => {
+    const logs = captureLogs()
+    return Effect.gen(function*() {
+      yield* launchIn(logs.layer, (runtime) =>
+        Effect.gen(function*() {
+          yield* runtime.launch(fixture("spawn-grandchild", { stopTimeout: "500 millis" }))
+          yield* waitUntil(() => logs.lines.some((l) => l.message.startsWith("grandchild ")))
+        })).pipe(Effect.scoped)
+      const line = logs.lines.find((l) => l.message.startsWith("grandchild "))
+      const grandchild = Number(line?.message.split(" ")[1])
+      expect(grandchild).toBeGreaterThan(0)
+      expect(yield* waitUntil(() => !isAlive(grandchild), 3_000)).toBe(true)
+    })
+  })
+
+  it.live("forwards a 50 MB flood line by line without losing any, with bounded host memory", () => {
+    const logs = countLogs()
+    return Effect.gen(function*() {
+      const baseline = process.memoryUsage().rss
+      let peak = baseline
+      const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 25)
+      yield* launchIn(logs.layer, (runtime) =>
+        Effect.gen(function*() {
+          yield* runtime.launch(fixture("flood", { fixtureEnv: { FIXTURE_FLOOD_MB: "50" } }))
+          yield* waitUntil(() => logs.counts.last.startsWith("flood done"), 60_000)
+        })).pipe(Effect.scoped, Effect.ensuring(Effect.sync(() => clearInterval(sampler))))
+      const floodLines = Number(logs.counts.last.split(" ")[2])
+      expect(floodLines).toBeGreaterThan(500_000)
+      // 3 lines before the flood, the flood, and its closing line.
+      expect(logs.counts.lines).toBe(3 + floodLines + 1)
+      expect(peak - baseline).toBeLessThan(200 * 1024 * 1024)
+    })
+  }, 90_000)
+
+  it.live("interrupting a launch during the handshake kills the child", () => {
+    const logs = captureLogs()
+    return Effect.gen(function*() {
+      const fiber = yield* launchIn(logs.layer, (runtime) =>
+        runtime.launch(fixture("never-handshake", { handshakeTimeout: "60 seconds" }))).pipe(
+          Effect.scoped,
+          Effect.forkChild
+        )
+      yield* waitUntil(() => logs.lines.some((l) => l.message.includes("never calling Initialize")))
+      const pid = logs.lines.find((l) => l.message.includes("never calling Initialize"))?.annotations.pid as number
+      expect(isAlive(pid)).toBe(true)
+      yield* Fiber.interrupt(fiber)
+      expect(isAlive(pid)).toBe(false)
+    })
+  })
+})
+
+describe("Runtime.launch of a binary that cannot start", () => {
+  const dir = mkdtempSync(join(tmpdir(), "vmre-spawn-"))
+  const file = (name: string, content: string | Buffer, mode: number) => {
+    const path = join(dir, name)
+    writeFileSync(path, content)
+    chmodSync(path, mode)
+    return path
+  }
+  const elf = (machine: number) => {
+    const header = Buffer.alloc(64)
+    header.writeUInt32BE(0x7f454c46, 0)
+    header[4] = 2 // 64-bit
+    header[5] = 1 // little endian
+    header.writeUInt16LE(machine, 18)
+    return header
+  }
+  const cases: ReadonlyArray<readonly [string, () => string, string, RegExp]> = [
+    ["a missing file", () => join(dir, "nope"), "NotFound", /no such file/],
+    ["a directory", () => dir, "NotAFile", /is a directory/],
+    ["a file without the execute bit", () => file("plain", "#!/bin/sh\n", 0o644), "NotExecutable", /mode 0644.*chmod \+x/],
+    ["an ELF binary for another CPU", () => file("arm", elf(0xb7), 0o755), "WrongArchitecture", /ELF binary for arm64/],
+    ["a Mach-O binary", () => file("mac", Buffer.from([0xcf, 0xfa, 0xed, 0xfe, 0, 0, 0, 0]), 0o755), "WrongFormat", /Mach-O/],
+    ["a script whose interpreter is missing", () => file("bad", "#!/no/such/interp\n", 0o755), "BadInterpreter", /\/no\/such\/interp/],
+    ["a script that needs PATH", () => file("envnode", "#!/usr/bin/env node\n", 0o755), "BadInterpreter", /without PATH/]
+  ]
+  for (const [what, path, reason, detail] of cases) {
+    it.live(`fails with SpawnFailed(${reason}) for ${what}`, () =>
+      Effect.gen(function*() {
+        const error = yield* launchIn(quiet, (runtime) => runtime.launch({ path: path() })).pipe(
+          Effect.scoped,
+          Effect.flip
+        )
+        expect(error._tag).toBe("SpawnFailed")
+        if (error._tag !== "SpawnFailed") return
+        expect(error.reason).toBe(reason)
+        expect(error.message).toMatch(detail)
+      }))
+  }
+})

@@ -1,0 +1,89 @@
+/**
+ * A gRPC server over cleartext HTTP/2 on loopback, as a scoped resource.
+ *
+ * Every server of vmre (the runtime handshake server, a plugin's VM server, the host's
+ * rpcdb server) is one of these: Connect handlers on a `node:http2` server bound to
+ * `127.0.0.1:0`, closed when the scope closes without waiting on idle client sessions.
+ */
+import type { ConnectRouter } from "@connectrpc/connect"
+import { connectNodeAdapter } from "@connectrpc/connect-node"
+import { Effect, Schema } from "effect"
+import * as http2 from "node:http2"
+
+export class ServerListenError extends Schema.TaggedError<ServerListenError>()("ServerListenError", {
+  host: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `cannot listen on ${this.host}:0: ${this.reason}`
+  }
+}
+
+export interface GrpcServer {
+  /** `127.0.0.1:PORT`, the form the rpcchainvm protocol passes around. */
+  readonly address: string
+  readonly port: number
+}
+
+export interface GrpcServerOptions {
+  readonly host?: string
+  /** How long a graceful close may wait for in-flight calls before sessions are destroyed. */
+  readonly closeGraceMillis?: number
+}
+
+// The Go side runs with unlimited message sizes and stream counts; so do we.
+const http2Settings: http2.Settings = { maxConcurrentStreams: 0xffffffff, maxHeaderListSize: 64 * 1024 }
+
+export const serve = (
+  routes: (router: ConnectRouter) => void,
+  options: GrpcServerOptions = {}
+): Effect.Effect<GrpcServer, ServerListenError, import("effect").Scope.Scope> => {
+  const host = options.host ?? "127.0.0.1"
+  const closeGraceMillis = options.closeGraceMillis ?? 1_000
+  return Effect.acquireRelease(
+    Effect.callback<{ server: http2.Http2Server; sessions: Set<http2.ServerHttp2Session>; port: number }, ServerListenError>(
+      (resume) => {
+        const sessions = new Set<http2.ServerHttp2Session>()
+        const server = http2.createServer(
+          {
+            settings: http2Settings,
+            // Go clients ping idle connections every 30 s; node's http2 answers pings itself and
+            // has no too_many_pings policy, so nothing to configure beyond not limiting them.
+            maxSessionInvalidFrames: 1_000,
+            unknownProtocolTimeout: 5_000
+          },
+          connectNodeAdapter({ routes })
+        )
+        server.on("session", (session) => {
+          sessions.add(session)
+          session.once("close", () => sessions.delete(session))
+          // A peer that sends garbage must not take the host down.
+          session.on("error", () => session.destroy())
+        })
+        server.on("sessionError", () => {})
+        const onError = (error: Error) => resume(Effect.fail(new ServerListenError({ host, reason: error.message })))
+        server.once("error", onError)
+        server.listen(0, host, () => {
+          server.off("error", onError)
+          server.on("error", () => {})
+          const address = server.address()
+          const port = typeof address === "object" && address !== null ? address.port : 0
+          resume(Effect.succeed({ server, sessions, port }))
+        })
+      }
+    ),
+    ({ server, sessions }) =>
+      Effect.callback<void>((resume) => {
+        // http2's server.close() waits for every open session, and a client keeps its session
+        // open while idle: ask each session to finish, then destroy whatever is left.
+        const timer = setTimeout(() => {
+          for (const session of sessions) session.destroy()
+        }, closeGraceMillis)
+        server.close(() => {
+          clearTimeout(timer)
+          resume(Effect.void)
+        })
+        for (const session of sessions) session.close()
+      })
+  ).pipe(Effect.map(({ port }) => ({ address: `${host}:${port}`, port })))
+}

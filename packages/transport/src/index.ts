@@ -1,0 +1,3 @@
+export * as GrpcClient from "./GrpcClient.ts"
+export * as GrpcServer from "./GrpcServer.ts"
+export * as Health from "./Health.ts"
