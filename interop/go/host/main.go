@@ -4,7 +4,10 @@
 // describing what happened. Everything else (its own log and the plugin's output, prefixed
 // with "[plugin] ") goes to stderr.
 //
-//	host [-protocol 45] [-exercise] [-env KEY=VALUE]... <plugin>
+//	host [-protocol 45] [-exercise] [-env KEY=VALUE]... <plugin> [args...]
+//
+// The nodes start a plugin without arguments; args (none by default) exist so that tests can
+// launch an interpreter, e.g. `host node_modules/.bin/node examples/vm/main.ts`.
 //
 // Exit status: 0 ok, 1 launch or other failure, 2 usage, 3 protocol version mismatch,
 // 4 handshake failed (timeout, or the plugin exited first), 5 a VM call failed,
@@ -103,6 +106,7 @@ type options struct {
 	genesisFile      string
 	env              envFlags
 	plugin           string
+	args             []string
 }
 
 func main() {
@@ -117,15 +121,15 @@ func main() {
 	flag.StringVar(&o.genesisFile, "genesis", "", "file whose bytes -exercise sends as genesis (default: a short text)")
 	flag.Var(&o.env, "env", "extra KEY=VALUE for the plugin's environment (repeatable)")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [flags] <plugin>\n", os.Args[0])
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [flags] <plugin> [args...]\n", os.Args[0])
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if flag.NArg() != 1 || o.rounds < 1 || o.protocol > 1<<32-1 {
+	if flag.NArg() < 1 || o.rounds < 1 || o.protocol > 1<<32-1 {
 		flag.Usage()
 		os.Exit(exitUsage)
 	}
-	o.plugin = flag.Arg(0)
+	o.plugin, o.args = flag.Arg(0), flag.Args()[1:]
 
 	res := &result{NodeProtocolVersion: uint32(o.protocol)}
 	code := run(o, res)
@@ -354,7 +358,7 @@ func launch(o options, engineAddr string) (*process, error) {
 	}
 	env = append(env, o.env...)
 
-	cmd := exec.Command(o.plugin)
+	cmd := exec.Command(o.plugin, o.args...)
 	cmd.Env = env
 	cmd.Stdin = nil // /dev/null
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
