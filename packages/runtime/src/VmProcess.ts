@@ -8,6 +8,7 @@ import { Context, Deferred, Duration, Effect, Fiber, Layer, Option, Scope, Strea
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { closeSync, openSync, writeSync } from "node:fs"
 import * as Diagnose from "./Diagnose.ts"
+import * as OrphanGuard from "./OrphanGuard.ts"
 import type { ProcessExit, SpawnFailed } from "./Errors.ts"
 import * as PluginLog from "./PluginLog.ts"
 
@@ -43,11 +44,11 @@ export interface VmProcessHandle {
   readonly stderrTail: Effect.Effect<ReadonlyArray<string>>
 }
 
-// After SIGKILL the kernel frees the process at once; a zombie that is never reaped means the
-// host itself is broken. This bound only keeps a stop from ever hanging the host.
-const killBound = Duration.seconds(2)
-// A grandchild that inherited the pipes can keep them open after the plugin died.
-const drainBound = Duration.seconds(1)
+// A stop never takes longer than the grace period plus this: after SIGKILL the kernel frees the
+// process at once, so the margin only guards the host against a broken system.
+const stopMargin = Duration.seconds(1)
+// A process that left the plugin's group can keep its pipes open after the plugin died.
+const drainBound = Duration.millis(500)
 
 const signalOf = (error: unknown): string | null => {
   const text = String((error as { cause?: { message?: string } })?.cause?.message ?? (error as Error)?.message)
@@ -76,8 +77,9 @@ export class VmProcess extends Context.Service<VmProcess, {
         const stdoutFd = yield* openRaw(spec.stdoutFile)
         const stderrFd = yield* openRaw(spec.stderrFile)
 
+        const command = OrphanGuard.wrapCommand(spec.path, spec.args)
         const handle = yield* spawner.spawn(
-          ChildProcess.make(spec.path, spec.args, {
+          ChildProcess.make(command.command, command.args, {
             cwd: spec.cwd,
             env: spec.env,
             extendEnv: false,
@@ -92,6 +94,8 @@ export class VmProcess extends Context.Service<VmProcess, {
           })
         ).pipe(Effect.mapError((error) => Diagnose.fromSpawnError(spec.path, error)))
         const pid = Number(handle.pid)
+        // Detached: the plugin leads its own process group, whose id is its pid.
+        yield* OrphanGuard.watch(pid)
 
         const exited = yield* Deferred.make<ProcessExit>()
         yield* handle.exitCode.pipe(
@@ -124,15 +128,19 @@ export class VmProcess extends Context.Service<VmProcess, {
 
         const terminate = Effect.gen(function*() {
           if (!(yield* Deferred.isDone(exited))) {
-            yield* handle.kill({ killSignal: "SIGTERM", forceKillAfter: spec.stopTimeout }).pipe(
-              Effect.ignore,
-              Effect.timeoutOption(Duration.sum(spec.stopTimeout, killBound))
-            )
+            // SIGTERM to the process group, SIGKILL to it after the grace period.
+            yield* Effect.ignore(handle.kill({ killSignal: "SIGTERM", forceKillAfter: spec.stopTimeout }))
           }
-          const exit = yield* Deferred.await(exited).pipe(Effect.timeoutOption(killBound))
+          yield* Deferred.await(exited)
           yield* drained(drainBound)
-          return Option.getOrElse(exit, (): ProcessExit => ({ code: null, signal: "SIGKILL" }))
-        })
+        }).pipe(
+          Effect.timeoutOption(Duration.sum(spec.stopTimeout, stopMargin)),
+          Effect.andThen(Deferred.poll(exited)),
+          // Past the bound the exit status is unknown; SIGKILL has been sent by then.
+          Effect.flatMap((done) =>
+            Option.isSome(done) ? done.value : Effect.succeed<ProcessExit>({ code: null, signal: "SIGKILL" })
+          )
+        )
         const stop = yield* Effect.cached(Effect.uninterruptible(terminate))
         // Added last so it runs first: the child is stopped and its output drained before the
         // pumps are interrupted and the spawner's own finalizer runs.

@@ -1,0 +1,49 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
+import { readdirSync, readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import * as OrphanGuard from "../src/OrphanGuard.ts"
+import { waitUntil } from "./support.ts"
+
+const hostPath = fileURLToPath(new URL("./fixtures/host.ts", import.meta.url))
+
+/** Pids of the live processes whose process group is `pgid`. */
+const groupMembers = (pgid: number): Array<number> =>
+  readdirSync("/proc").filter((e) => /^\d+$/.test(e)).flatMap((entry) => {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8")
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+      // fields[0] is the state, fields[2] the process group; zombies are already dead.
+      return fields[0] !== "Z" && Number(fields[2]) === pgid ? [Number(entry)] : []
+    } catch {
+      return []
+    }
+  })
+
+const killHostAndWatch = (mode: string, expectedMembers: number) =>
+  Effect.gen(function*() {
+    const host = spawn(process.execPath, [hostPath], {
+      env: { ...process.env, FIXTURE_MODE: mode },
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    yield* Effect.addFinalizer(() => Effect.sync(() => host.kill("SIGKILL")))
+    let output = ""
+    host.stdout.on("data", (chunk) => (output += chunk))
+    expect(yield* waitUntil(() => output.includes("\n"), 10_000)).toBe(true)
+    const pid = (JSON.parse(output.split("\n")[0]!) as { pid: number }).pid
+    // The plugin and everything it started share its process group.
+    expect(yield* waitUntil(() => groupMembers(pid).length >= expectedMembers, 5_000)).toBe(true)
+
+    host.kill("SIGKILL")
+    const gone = yield* waitUntil(() => groupMembers(pid).length === 0, 1_000)
+    expect(groupMembers(pid)).toEqual([])
+    expect(gone).toBe(true)
+  }).pipe(Effect.scoped)
+
+describe.skipIf(!OrphanGuard.available)("orphan protection (Linux)", () => {
+  it.live("a plugin that ignores SIGTERM dies within 1 s of its host's SIGKILL", () => killHostAndWatch("ignore-sigterm", 1))
+
+  it.live("so do the processes the plugin started (its whole process group)", () =>
+    killHostAndWatch("spawn-grandchild", 2))
+})
