@@ -18,6 +18,10 @@ export const ENGINE_ADDR_ENV_NAMES: ReadonlyArray<string> = [
   "AVALANCHE_VM_RUNTIME_ENGINE_ADDR"
 ]
 
+/** Where a vmre host puts a per-launch secret, and the header the plugin returns it in. */
+export const LAUNCH_SECRET_ENV = "VMRE_LAUNCH_SECRET"
+export const LAUNCH_SECRET_HEADER = "vmre-launch-secret"
+
 /** vmre's default rpcchainvm protocol version (avalanchego v1.14.2). */
 export const DEFAULT_PROTOCOL_VERSION = 45
 
@@ -92,11 +96,17 @@ export const serve = Effect.fn("Plugin.serve")(function*(
   }).pipe(Effect.mapError((error) => new ServeFailed({ reason: error.message })))
   const { transport } = yield* GrpcClient.transport(engineAddr)
   const runtime = createClient(RuntimeService, transport)
+  // vmre hosts can require a per-launch secret; Go nodes never set it.
+  const secret = (options.env ?? process.env)[LAUNCH_SECRET_ENV]
   yield* Effect.tryPromise({
     try: (signal) =>
       runtime.initialize(
         { protocolVersion: options.protocolVersion ?? DEFAULT_PROTOCOL_VERSION, addr: server.address },
-        { timeoutMs: options.initializeTimeoutMillis ?? 5_000, signal }
+        {
+          timeoutMs: options.initializeTimeoutMillis ?? 5_000,
+          signal,
+          ...(secret === undefined ? {} : { headers: { [LAUNCH_SECRET_HEADER]: secret } })
+        }
       ),
     catch: (error) => new HandshakeRefused({ engineAddr, reason: error instanceof Error ? error.message : String(error) })
   })

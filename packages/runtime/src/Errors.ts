@@ -110,9 +110,22 @@ export class RuntimeServerFailed extends Schema.TaggedError<RuntimeServerFailed>
 
 /** Everything `Runtime.launch` can fail with. */
 export type LaunchError =
+  | ChecksumMismatch
   | HandshakeTimeout
   | ProtocolVersionMismatch
   | ProcessExitedBeforeHandshake
   | SpawnFailed
   | InvalidVmAddress
   | RuntimeServerFailed
+
+/** The plugin binary is not the one pinned by its SHA-256 digest: it was not started. */
+export class ChecksumMismatch extends Schema.TaggedError<ChecksumMismatch>()("ChecksumMismatch", {
+  path: Schema.String,
+  expected: Schema.String,
+  actual: Schema.String
+}) {
+  override get message() {
+    return `refusing to start ${this.path}: its SHA-256 is ${this.actual}, but ${this.expected} is pinned. ` +
+      `If the plugin was upgraded on purpose, pin the new digest (vmre check --sha256 prints it).`
+  }
+}

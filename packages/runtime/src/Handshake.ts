@@ -10,6 +10,7 @@ import { Code, ConnectError } from "@connectrpc/connect"
 import { Runtime as RuntimeService } from "@vmre/proto/vm/runtime/runtime_pb"
 import { GrpcServer } from "@vmre/transport"
 import { Context, Deferred, Effect, Layer, type Scope } from "effect"
+import { timingSafeEqual } from "node:crypto"
 import { InvalidVmAddress, ProtocolVersionMismatch, RuntimeServerFailed } from "./Errors.ts"
 
 /** What a plugin told the node in its `Initialize` call. */
@@ -93,6 +94,19 @@ const answerText = (error: HandshakeError | HandshakeAlreadyDone): string => {
   }
 }
 
+/** The gRPC metadata header that carries the per-launch secret on `Initialize`. */
+export const SECRET_HEADER = "vmre-launch-secret"
+/** The env var in which the plugin finds the per-launch secret. */
+export const SECRET_ENV = "VMRE_LAUNCH_SECRET"
+
+/** Whether `presented` equals `secret`, in constant time. */
+export const secretMatches = (secret: string, presented: string | null): boolean => {
+  if (presented === null) return false
+  const a = Buffer.from(secret)
+  const b = Buffer.from(presented)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
 /** A runtime server listening for one plugin's handshake. */
 export interface PendingHandshake {
   /** `127.0.0.1:PORT`: what the plugin finds in its engine address env var. */
@@ -105,6 +119,12 @@ export class Handshake extends Context.Service<Handshake, {
   readonly listen: (options: {
     readonly protocolVersion: number
     readonly path: string
+    /**
+     * When set, an `Initialize` without this value in the `vmre-launch-secret` header is
+     * refused (PERMISSION_DENIED) and does not count as the plugin's handshake, so another
+     * local process cannot take the launch over by calling first.
+     */
+    readonly secret?: string | undefined
   }) => Effect.Effect<PendingHandshake, RuntimeServerFailed, Scope.Scope>
 }>()("@vmre/runtime/Handshake") {
   /** The Connect (gRPC over h2c) implementation on `127.0.0.1:0`. */
@@ -113,8 +133,10 @@ export class Handshake extends Context.Service<Handshake, {
       const initializer = yield* makeInitializer(options)
       const server = yield* GrpcServer.serve((router) => {
         router.service(RuntimeService, {
-          initialize: (request) =>
-            Effect.runPromise(
+          initialize: (request, context) =>
+            options.secret !== undefined && !secretMatches(options.secret, context.requestHeader.get(SECRET_HEADER)) ?
+              Promise.reject(new ConnectError("this launch requires its secret", Code.PermissionDenied)) :
+              Effect.runPromise(
               initializer.initialize({ protocolVersion: request.protocolVersion, vmAddr: request.addr }).pipe(
                 Effect.mapError((error) =>
                   new ConnectError(

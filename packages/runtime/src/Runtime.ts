@@ -4,6 +4,7 @@
  * handle to the running VM. Everything it starts belongs to the caller's scope.
  */
 import { Clock, Config, Context, Duration, Effect, Exit, Layer, type Option, Schema, Scope } from "effect"
+import { randomBytes } from "node:crypto"
 import * as path from "node:path"
 import {
   HandshakeTimeout,
@@ -12,7 +13,8 @@ import {
   ProcessExitedBeforeHandshake,
   RuntimeServerFailed
 } from "./Errors.ts"
-import { Handshake } from "./Handshake.ts"
+import * as Checksum from "./Checksum.ts"
+import { Handshake, SECRET_ENV } from "./Handshake.ts"
 import * as ProtocolVersion from "./ProtocolVersion.ts"
 import { VmProcess } from "./VmProcess.ts"
 
@@ -44,6 +46,14 @@ export interface LaunchConfig {
   /** Append each stream's raw bytes to a file. */
   readonly stdoutFile?: string | undefined
   readonly stderrFile?: string | undefined
+  /** Refuse to start the binary unless its SHA-256 (hex) is this. */
+  readonly sha256?: string | undefined
+  /**
+   * Require the plugin to present a per-launch secret on `Initialize` (passed to it in
+   * `VMRE_LAUNCH_SECRET`; @vmre/plugin sends it). Off by default: Go plugins built for
+   * avalanchego or luxd do not send it.
+   */
+  readonly requireSecret?: boolean | undefined
 }
 
 /** A VM plugin that completed its handshake. */
@@ -131,11 +141,16 @@ export class Runtime extends Context.Service<Runtime, {
         const launchScope = yield* Scope.fork(yield* Effect.scope)
         const serverScope = yield* Scope.fork(launchScope)
         const attempt = Effect.gen(function*() {
-          const pending = yield* handshake.listen({ protocolVersion, path: pluginPath }).pipe(Scope.provide(serverScope))
+          if (config.sha256 !== undefined) yield* Checksum.verify(pluginPath, config.sha256)
+          const secret = config.requireSecret === true ? randomBytes(32).toString("hex") : undefined
+          const pending = yield* handshake.listen({ protocolVersion, path: pluginPath, secret }).pipe(
+            Scope.provide(serverScope)
+          )
           const env: Record<string, string> = {
             ...(config.inheritEnv === true ? definedEnv() : upstreamEnv()),
             ...config.env
           }
+          if (secret !== undefined) env[SECRET_ENV] = secret
           for (const envName of config.engineAddrEnvNames ?? defaults.engineAddrEnvNames) env[envName] = pending.address
 
           const startedAt = yield* Clock.currentTimeMillis

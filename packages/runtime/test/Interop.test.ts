@@ -14,7 +14,7 @@ import {
 import { type InitializeRequest, InitializeRequestSchema } from "@vmre/proto/vm/runtime/runtime_pb"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
-import { Handshake } from "../src/Handshake.ts"
+import { Handshake, SECRET_HEADER } from "../src/Handshake.ts"
 import { fixturePath, isAlive } from "./support.ts"
 
 const initializeMethod = {
@@ -29,13 +29,19 @@ const initializeMethod = {
 
 const RuntimeClient = grpc.makeGenericClientConstructor({ initialize: initializeMethod }, "Runtime")
 
-const callInitialize = (address: string, protocolVersion: number, addr: string) =>
+const callInitialize = (address: string, protocolVersion: number, addr: string, metadata = new grpc.Metadata()) =>
   Effect.callback<grpc.ServiceError | undefined>((resume) => {
     const client = new RuntimeClient(address, grpc.credentials.createInsecure()) as unknown as grpc.Client & {
-      initialize: (req: unknown, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void) => void
+      initialize: (
+        req: unknown,
+        metadata: grpc.Metadata,
+        opts: grpc.CallOptions,
+        cb: (e: grpc.ServiceError | null) => void
+      ) => void
     }
     client.initialize(
       create(InitializeRequestSchema, { protocolVersion, addr }),
+      metadata,
       { deadline: Date.now() + 5_000 },
       (error) => {
         client.close()
@@ -66,6 +72,23 @@ describe("handshake interop with @grpc/grpc-js", () => {
       expect(error?.details).toBe("handshake failed - protocol version mismatch - node 45 vm 44")
       const failure = yield* Effect.flip(pending.initialized)
       expect(failure.message).toMatch(/^handshake failed: protocol version mismatch node: 45 vm: 44/)
+    }).pipe(Effect.provide(Handshake.layer), Effect.scoped))
+
+  it.live("with a launch secret, a caller without it is refused and does not take the handshake", () =>
+    Effect.gen(function*() {
+      const handshake = yield* Handshake
+      const pending = yield* handshake.listen({ protocolVersion: 45, path: "/p", secret: "s3cret" })
+      const intruder = yield* callInitialize(pending.address, 45, "127.0.0.1:6666")
+      expect(intruder?.code).toBe(grpc.status.PERMISSION_DENIED)
+      const wrong = new grpc.Metadata()
+      wrong.set(SECRET_HEADER, "guess")
+      expect((yield* callInitialize(pending.address, 45, "127.0.0.1:6667", wrong))?.code).toBe(
+        grpc.status.PERMISSION_DENIED
+      )
+      const right = new grpc.Metadata()
+      right.set(SECRET_HEADER, "s3cret")
+      expect(yield* callInitialize(pending.address, 45, "127.0.0.1:4242", right)).toBeUndefined()
+      expect(yield* pending.initialized).toEqual({ protocolVersion: 45, vmAddr: "127.0.0.1:4242" })
     }).pipe(Effect.provide(Handshake.layer), Effect.scoped))
 
   it.live("our plugin SDK handshakes with a grpc-js node and serves health", () =>

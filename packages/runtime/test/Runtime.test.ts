@@ -1,10 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Layer, Logger, Option, Scope } from "effect"
-import { chmodSync, mkdtempSync, writeFileSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Runtime } from "../src/Runtime.ts"
-import { captureLogs, countLogs, fixture, isAlive, waitUntil } from "./support.ts"
+import { captureLogs, countLogs, fixture, fixturePath, isAlive, waitUntil } from "./support.ts"
 
 // Tests that do not look at the plugin's logs keep them out of the test output.
 const quiet = Logger.layer([])
@@ -221,4 +222,43 @@ describe("Runtime.launch of a binary that cannot start", () => {
         expect(error.message).toMatch(detail)
       }))
   }
+})
+
+describe("Runtime.launch integrity and secrecy options", () => {
+  const dir = mkdtempSync(join(tmpdir(), "vmre-pin-"))
+  // A wrapper script is the plugin binary here, so the pinned digest is of a small file.
+  const wrapper = join(dir, "fixture-plugin")
+  writeFileSync(wrapper, `#!/bin/sh\nexec "${process.execPath}" "${fixturePath}"\n`)
+  chmodSync(wrapper, 0o755)
+  const digest = createHash("sha256").update(readFileSync(wrapper)).digest("hex")
+
+  it.live("starts a binary whose SHA-256 matches its pin", () =>
+    Effect.gen(function*() {
+      const vm = yield* launchIn(quiet, (runtime) =>
+        runtime.launch({ path: wrapper, sha256: digest.toUpperCase(), env: { FIXTURE_MODE: "normal" } })).pipe(
+          Effect.scoped
+        )
+      expect(vm.protocolVersion).toBe(45)
+    }))
+
+  it.live("refuses a binary whose SHA-256 differs, before starting anything", () =>
+    Effect.gen(function*() {
+      const wrong = "0".repeat(64)
+      const error = yield* launchIn(quiet, (runtime) =>
+        runtime.launch({ path: wrapper, sha256: wrong, env: { FIXTURE_MODE: "normal" } })).pipe(
+          Effect.scoped,
+          Effect.flip
+        )
+      expect(error._tag).toBe("ChecksumMismatch")
+      expect(error.message).toContain(digest)
+      expect(error.message).toContain(wrong)
+    }))
+
+  it.live("with requireSecret, a plugin written with @vmre/plugin presents the launch secret", () =>
+    Effect.gen(function*() {
+      const vm = yield* launchIn(quiet, (runtime) => runtime.launch(fixture("normal", { requireSecret: true }))).pipe(
+        Effect.scoped
+      )
+      expect(vm.vmAddr).toMatch(/^127\.0\.0\.1:\d+$/)
+    }))
 })
