@@ -1,5 +1,6 @@
 // The suite's leak check: after every test file has run, no plugin process started by the
 // tests (TypeScript fixtures, example VMs, Go interop binaries) may still be alive.
+import { spawnSync } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { resolve } from "node:path"
 
@@ -22,6 +23,19 @@ const survivors = (): Array<string> => {
     found.push(`${entry}: ${cmdline}`)
   }
   return found
+}
+
+/**
+ * Builds the Go interop peers (interop/go/bin/plugin and host) when their sources changed.
+ * Without a Go toolchain the Go tests skip locally, but CI (CI=true) must have it.
+ */
+export const setup = (): void => {
+  const build = spawnSync("bash", [`${root}/interop/go/build.sh`], { stdio: "inherit", timeout: 300_000 })
+  if (build.status !== 0) {
+    const why = `interop/go/build.sh failed (exit ${build.status}); run interop/go/install-deps.sh to install Go`
+    if (process.env.CI === "true") throw new Error(why)
+    console.warn(`${why}: the Go interop tests will be skipped`)
+  }
 }
 
 export const teardown = async (): Promise<void> => {
