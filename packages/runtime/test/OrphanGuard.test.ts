@@ -4,6 +4,7 @@ import { spawn } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import * as OrphanGuard from "../src/OrphanGuard.ts"
+import { goPluginPath, skipGo } from "./goInterop.ts"
 import { waitUntil } from "./support.ts"
 
 const hostPath = fileURLToPath(new URL("./fixtures/host.ts", import.meta.url))
@@ -21,10 +22,10 @@ const groupMembers = (pgid: number): Array<number> =>
     }
   })
 
-const killHostAndWatch = (mode: string, expectedMembers: number) =>
+const killHostAndWatch = (env: Record<string, string>, expectedMembers: number) =>
   Effect.gen(function*() {
     const host = spawn(process.execPath, [hostPath], {
-      env: { ...process.env, FIXTURE_MODE: mode },
+      env: { ...process.env, ...env },
       stdio: ["ignore", "pipe", "inherit"]
     })
     yield* Effect.addFinalizer(() => Effect.sync(() => host.kill("SIGKILL")))
@@ -42,8 +43,11 @@ const killHostAndWatch = (mode: string, expectedMembers: number) =>
   }).pipe(Effect.scoped)
 
 describe.skipIf(!OrphanGuard.available)("orphan protection (Linux)", () => {
-  it.live("a plugin that ignores SIGTERM dies within 1 s of its host's SIGKILL", () => killHostAndWatch("ignore-sigterm", 1))
+  it.live("a plugin that ignores SIGTERM dies within 1 s of its host's SIGKILL", () => killHostAndWatch({ FIXTURE_MODE: "ignore-sigterm" }, 1))
 
   it.live("so do the processes the plugin started (its whole process group)", () =>
-    killHostAndWatch("spawn-grandchild", 2))
+    killHostAndWatch({ FIXTURE_MODE: "spawn-grandchild" }, 2))
+
+  it.live.skipIf(skipGo)("so does a third-party Go plugin that ignores SIGTERM and does not watch its parent", () =>
+    killHostAndWatch({ HOST_PLUGIN: goPluginPath, GO_PLUGIN_MODE: "ignore-sigterm" }, 1))
 })
