@@ -1,0 +1,163 @@
+/**
+ * The VM side of rpcdb: a `Database` backed by the node's `rpcdb.Database` gRPC server at
+ * `InitializeRequest.db_server_addr`. As avalanchego's `rpcdb.DatabaseClient`:
+ * - the `err` enum maps back: `ERROR_NOT_FOUND` is `Option.none()` for `get` (and success for
+ *   `delete`), `ERROR_CLOSED` is `DatabaseClosed`; a gRPC error status is `DatabaseFailure`;
+ * - a batch sends each key once, with the last op on it;
+ * - an iteration creates a server iterator, pulls batches with `IteratorNext` until one is
+ *   empty, then asks `IteratorError`; `IteratorRelease` is always sent, also when the
+ *   consumer stops early, the stream fails, or the fiber is interrupted.
+ */
+import { Code, ConnectError, createClient } from "@connectrpc/connect"
+import { Effect, Option, type Scope, Stream } from "effect"
+import { Database as DatabaseService, Error as DbError } from "@vmre/proto/rpcdb/rpcdb_pb"
+import { GrpcClient } from "@vmre/transport"
+import { type BatchOp, type Database, DatabaseClosed, DatabaseFailure, type Entry, plainBytes } from "./Database.ts"
+
+/** How long a best-effort `IteratorRelease` may take before it is abandoned. */
+const releaseTimeoutMillis = 5_000
+
+const toFailure = (cause: unknown): DatabaseFailure => {
+  const error = ConnectError.from(cause)
+  // A Go server sends its errors as UNKNOWN with the error's text: that text is the reason.
+  const reason = error.code === Code.Unknown
+    ? error.rawMessage
+    : `${Code[error.code] ?? error.code} - ${error.rawMessage}`
+  return new DatabaseFailure({ reason: reason === "" ? "rpcdb call failed without a message" : reason })
+}
+
+/** The `err` field of an answer: nothing, or the error it stands for. */
+const checkErr = (
+  err: DbError,
+  options: { readonly notFoundIsOk: boolean }
+): Effect.Effect<void, DatabaseClosed | DatabaseFailure> => {
+  switch (err) {
+    case DbError.UNSPECIFIED:
+      return Effect.void
+    case DbError.CLOSED:
+      return Effect.fail(new DatabaseClosed())
+    case DbError.NOT_FOUND:
+      return options.notFoundIsOk ? Effect.void : Effect.fail(new DatabaseFailure({ reason: "not found" }))
+    default:
+      return Effect.fail(new DatabaseFailure({ reason: `unknown rpcdb error code ${err}` }))
+  }
+}
+
+const strict = { notFoundIsOk: false }
+const lenient = { notFoundIsOk: true }
+
+const latin1 = (key: Uint8Array): string => Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("latin1")
+
+/** A `Database` over the rpcdb server at `address` (`host:port`); the connection closes with the scope. */
+export const make = (address: string): Effect.Effect<Database, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { transport } = yield* GrpcClient.transport(address)
+    const client = createClient(DatabaseService, transport)
+    let closed = false
+
+    const call = <A>(f: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, DatabaseFailure> =>
+      Effect.tryPromise({ try: (signal) => f(signal), catch: toFailure })
+
+    const release = (id: bigint): Effect.Effect<void> =>
+      Effect.promise(() =>
+        client.iteratorRelease({ id }, { timeoutMs: releaseTimeoutMillis }).then(
+          () => undefined,
+          () => undefined
+        )
+      )
+
+    const iterate: Database["iterate"] = (options = {}) =>
+      Stream.unwrap(
+        Effect.gen(function*() {
+          if (closed) return yield* new DatabaseClosed()
+          const { id } = yield* Effect.acquireRelease(
+            call((signal) =>
+              client.newIteratorWithStartAndPrefix(
+                { start: options.start ?? new Uint8Array(0), prefix: options.prefix ?? new Uint8Array(0) },
+                { signal }
+              )
+            ),
+            ({ id }) => release(id)
+          )
+          type Page = readonly [ReadonlyArray<Entry>, Option.Option<void>]
+          const finish: Effect.Effect<Page, DatabaseClosed | DatabaseFailure> = call((signal) =>
+            client.iteratorError({ id }, { signal })
+          ).pipe(
+            Effect.flatMap(({ err }) => checkErr(err, strict)),
+            Effect.as<Page>([[], Option.none()])
+          )
+          return Stream.paginate(undefined, (): Effect.Effect<Page, DatabaseClosed | DatabaseFailure> =>
+            Effect.suspend(() => {
+              if (closed) return Effect.fail(new DatabaseClosed())
+              return call((signal) => client.iteratorNext({ id }, { signal })).pipe(
+                Effect.flatMap(({ data }) =>
+                  data.length === 0
+                    ? finish
+                    : Effect.succeed<Page>([
+                      data.map(({ key, value }): Entry => [plainBytes(key), plainBytes(value)]),
+                      Option.some(undefined)
+                    ])
+                )
+              )
+            }))
+        })
+      )
+
+    const database: Database = {
+      get: (key) =>
+        call((signal) => client.get({ key }, { signal })).pipe(
+          Effect.flatMap(({ value, err }) =>
+            err === DbError.NOT_FOUND
+              ? Effect.succeed(Option.none())
+              : checkErr(err, strict).pipe(Effect.as(Option.some(plainBytes(value))))
+          )
+        ),
+      has: (key) =>
+        call((signal) => client.has({ key }, { signal })).pipe(
+          Effect.flatMap(({ has, err }) => checkErr(err, strict).pipe(Effect.as(has)))
+        ),
+      put: (key, value) =>
+        call((signal) => client.put({ key, value }, { signal })).pipe(Effect.flatMap(({ err }) => checkErr(err, strict))),
+      delete: (key) =>
+        call((signal) => client.delete({ key }, { signal })).pipe(Effect.flatMap(({ err }) => checkErr(err, lenient))),
+      writeBatch: (ops: ReadonlyArray<BatchOp>) => {
+        // Only the last op on each key counts: send that one, once.
+        const seen = new Set<string>()
+        const puts: Array<{ key: Uint8Array; value: Uint8Array }> = []
+        const deletes: Array<{ key: Uint8Array }> = []
+        for (let i = ops.length - 1; i >= 0; i--) {
+          const op = ops[i]!
+          const id = latin1(op.key)
+          if (seen.has(id)) continue
+          seen.add(id)
+          if (op.value === undefined) deletes.push({ key: op.key })
+          else puts.push({ key: op.key, value: op.value })
+        }
+        return call((signal) => client.writeBatch({ puts, deletes }, { signal })).pipe(
+          Effect.flatMap(({ err }) => checkErr(err, strict))
+        )
+      },
+      iterate,
+      compact: (start, limit) =>
+        call((signal) =>
+          client.compact({ start: start ?? new Uint8Array(0), limit: limit ?? new Uint8Array(0) }, { signal })
+        ).pipe(Effect.flatMap(({ err }) => checkErr(err, strict))),
+      health: call((signal) => client.healthCheck({}, { signal })).pipe(
+        // HealthCheck has no err field: upstream sends closed as a status with the text "closed".
+        Effect.catch((failure) =>
+          Effect.fail(failure.reason === "closed" ? new DatabaseClosed() : failure)
+        ),
+        Effect.flatMap(({ details }) =>
+          details.length === 0 ? Effect.succeed(null) : Effect.try({
+            try: (): unknown => JSON.parse(new TextDecoder().decode(details)),
+            catch: (cause) => new DatabaseFailure({ reason: `health details are not JSON - ${String(cause)}` })
+          })
+        )
+      ),
+      close: Effect.suspend(() => {
+        closed = true
+        return call((signal) => client.close({}, { signal })).pipe(Effect.flatMap(({ err }) => checkErr(err, strict)))
+      })
+    }
+    return database
+  })

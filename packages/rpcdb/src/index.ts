@@ -1,0 +1,5 @@
+export * as Database from "./Database.ts"
+export * as LevelDatabase from "./LevelDatabase.ts"
+export * as MemoryDatabase from "./MemoryDatabase.ts"
+export * as RpcDbClient from "./RpcDbClient.ts"
+export * as RpcDbServer from "./RpcDbServer.ts"
