@@ -1,0 +1,129 @@
+/**
+ * The command-line arguments shared by `vmre check` and `vmre run`: which plugin to start
+ * and how, turned into the runtime's `LaunchConfig`.
+ */
+import type { LaunchConfig } from "@vmre/runtime"
+import { Duration, Option } from "effect"
+import { Argument, Flag } from "effect/cli"
+
+const millisPerUnit: Record<string, number> = {
+  ms: 1,
+  msec: 1,
+  milli: 1,
+  millis: 1,
+  millisecond: 1,
+  milliseconds: 1,
+  s: 1_000,
+  sec: 1_000,
+  secs: 1_000,
+  second: 1_000,
+  seconds: 1_000,
+  m: 60_000,
+  min: 60_000,
+  mins: 60_000,
+  minute: 60_000,
+  minutes: 60_000,
+  h: 3_600_000,
+  hour: 3_600_000,
+  hours: 3_600_000
+}
+
+/** A positive duration such as `5s`, `500ms`, `1.5 s`, `2 seconds`, `1m`. A bare number has no unit and is refused. */
+export const parseDuration = (text: string): Option.Option<Duration.Duration> => {
+  const match = /^(\d+(?:\.\d+)?|\.\d+)\s*([a-z]+)$/i.exec(text.trim())
+  const factor = match === null ? undefined : millisPerUnit[match[2]!.toLowerCase()]
+  if (match === null || factor === undefined) return Option.none()
+  const millis = Number(match[1]) * factor
+  return millis > 0 ? Option.some(Duration.millis(millis)) : Option.none()
+}
+
+/** `KEY=VALUE`; the value may be empty or contain `=`, the key may not be empty or contain `=`. */
+export const parseEnvEntry = (text: string): Option.Option<readonly [string, string]> => {
+  const separator = text.indexOf("=")
+  return separator <= 0 ? Option.none() : Option.some([text.slice(0, separator), text.slice(separator + 1)] as const)
+}
+
+const duration = (name: string, description: string) =>
+  Flag.String(name).pipe(
+    Flag.withMetavar("DURATION"),
+    Flag.withDescription(description),
+    Flag.filterMap(parseDuration, () => "a positive duration with a unit, such as 5s, 500ms or 2 seconds"),
+    Flag.optional
+  )
+
+/** The positional arguments and flags that say what to launch and how. */
+export const launchFlags = {
+  plugin: Argument.String("plugin").pipe(
+    Argument.withMetavar("PATH"),
+    Argument.withDescription("Path of the plugin executable (relative to the current directory)")
+  ),
+  args: Argument.String("args").pipe(
+    Argument.withMetavar("ARG"),
+    Argument.withDescription("Arguments for the plugin (put them after -- if they start with -)"),
+    Argument.variadic()
+  ),
+  name: Flag.String("name").pipe(
+    Flag.withDescription("Name of the plugin in log lines (default: the file name of PLUGIN)"),
+    Flag.optional
+  ),
+  protocol: Flag.Int("protocol").pipe(
+    Flag.withMetavar("N"),
+    Flag.withDescription("rpcchainvm protocol version the plugin must report (default 45, or $VMRE_PROTOCOL_VERSION)"),
+    Flag.filterMap(
+      (n) => n >= 0 && n <= 0xffff_ffff ? Option.some(n) : Option.none(),
+      () => "a protocol version (an integer from 0 to 4294967295)"
+    ),
+    Flag.optional
+  ),
+  handshakeTimeout: duration(
+    "handshake-timeout",
+    "How long the plugin may take to call Initialize (default 5s, or $VMRE_HANDSHAKE_TIMEOUT)"
+  ),
+  stopTimeout: duration(
+    "stop-timeout",
+    "How long the plugin may take to exit after SIGTERM before SIGKILL (default 5s, or $VMRE_STOP_TIMEOUT)"
+  ),
+  envNames: Flag.String("env-name").pipe(
+    Flag.withMetavar("NAME"),
+    Flag.withDescription(
+      "Env var that carries the engine address (repeatable; default all of LUX_VM_RUNTIME_ENGINE_ADDR, " +
+        "VM_RUNTIME_ENGINE_ADDR, AVALANCHE_VM_RUNTIME_ENGINE_ADDR)"
+    ),
+    Flag.atLeast(0)
+  ),
+  env: Flag.String("env").pipe(
+    Flag.withMetavar("KEY=VALUE"),
+    Flag.withDescription("Extra environment variable for the plugin (repeatable)"),
+    Flag.filterMap(parseEnvEntry, () => "KEY=VALUE with a non-empty KEY"),
+    Flag.atLeast(0)
+  ),
+  inheritEnv: Flag.Boolean("inherit-env").pipe(
+    Flag.withDescription("Pass this process's whole environment to the plugin (by default it gets only GRPC_* and GODEBUG*)"),
+    Flag.withDefault(false)
+  )
+} as const
+
+export interface LaunchInput {
+  readonly plugin: string
+  readonly args: ReadonlyArray<string>
+  readonly name: Option.Option<string>
+  readonly protocol: Option.Option<number>
+  readonly handshakeTimeout: Option.Option<Duration.Duration>
+  readonly stopTimeout: Option.Option<Duration.Duration>
+  readonly envNames: ReadonlyArray<string>
+  readonly env: ReadonlyArray<readonly [string, string]>
+  readonly inheritEnv: boolean
+}
+
+/** The runtime's launch config; what is not given comes from the runtime's defaults. */
+export const toLaunchConfig = (input: LaunchInput): LaunchConfig => ({
+  path: input.plugin,
+  args: input.args,
+  name: Option.getOrUndefined(input.name),
+  env: Object.fromEntries(input.env),
+  inheritEnv: input.inheritEnv,
+  protocolVersion: Option.getOrUndefined(input.protocol),
+  handshakeTimeout: Option.getOrUndefined(input.handshakeTimeout),
+  stopTimeout: Option.getOrUndefined(input.stopTimeout),
+  engineAddrEnvNames: input.envNames.length === 0 ? undefined : input.envNames
+})

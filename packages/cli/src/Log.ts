@@ -1,0 +1,29 @@
+/**
+ * vmre's logger: every log entry goes to stderr, so that stdout carries only reports.
+ * A plugin's output line (annotated `vm`, `pid`, `stream` by the runtime) reads
+ * `[vm pid stream] LEVEL line`; vmre's own entries read `vmre: LEVEL message`.
+ */
+import { Cause, Layer, Logger, type LogLevel, References } from "effect"
+import { inspect } from "node:util"
+
+const text = (part: unknown): string => typeof part === "string" ? part : inspect(part, { depth: 4 })
+
+/** One log entry as a line (or lines, when it carries a cause). */
+export const formatEntry = (
+  options: { readonly message: unknown; readonly logLevel: LogLevel.LogLevel; readonly cause: Cause.Cause<unknown> },
+  annotations: Readonly<Record<string, unknown>>
+): string => {
+  const message = Array.isArray(options.message) ? options.message.map(text).join(" ") : text(options.message)
+  const level = options.logLevel.toUpperCase()
+  const head = annotations.stream === undefined ?
+    `vmre: ${level} ${message}` :
+    `[${annotations.vm} ${annotations.pid} ${annotations.stream}] ${level} ${message}`
+  return options.cause.reasons.length === 0 ? head : `${head}\n${Cause.pretty(options.cause)}`
+}
+
+export const stderrLogger = Logger.make((options) => {
+  process.stderr.write(`${formatEntry(options, options.fiber.getRef(References.CurrentLogAnnotations))}\n`)
+})
+
+/** Replaces the default logger, which writes to stdout. */
+export const layer: Layer.Layer<never> = Logger.layer([stderrLogger])
