@@ -1,0 +1,46 @@
+/**
+ * The entry of the `vmre` command, run by bin/vmre.js once it has checked the Node version.
+ * Reports go to stdout, everything else (logs, usage errors, failures) to stderr.
+ */
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Cause, Console, Effect, Exit, Layer, Runtime } from "effect"
+import { CliConfig, CliError, CliOutput, Command, GlobalFlag } from "effect/cli"
+import packageJson from "../package.json" with { type: "json" }
+import { ExitCode, exitCodeOnSignal, Reported, vmre } from "./Cli.ts"
+import * as Log from "./Log.ts"
+
+// Usage errors go to stderr with a pointer to the help, not the whole help on stdout.
+const presenter: CliOutput.Presenter = {
+  present: (event) =>
+    event._tag === "InvalidInvocation" ?
+      Effect.gen(function*() {
+        const formatter = yield* CliOutput.Formatter
+        yield* Console.error(`${formatter.formatErrors(event.errors)}\nSee: ${event.commandPath.join(" ")} --help`)
+      }) :
+      CliOutput.defaultPresenter.present(event)
+}
+
+const teardown: Runtime.Teardown = (exit, onExit) => {
+  if (Exit.isSuccess(exit)) return onExit(ExitCode.ok)
+  if (Cause.hasInterruptsOnly(exit.cause)) return onExit(exitCodeOnSignal())
+  const error = Cause.squash(exit.cause)
+  if (CliError.isCliError(error)) {
+    return onExit(error._tag === "ShowHelp" && error.errors.length === 0 ? ExitCode.ok : ExitCode.usage)
+  }
+  onExit(Runtime.getErrorExitCode(error))
+}
+
+vmre.pipe(
+  Command.run({ version: packageJson.version }),
+  // A bad VMRE_* environment variable (read by the runtime's config) is bad usage.
+  Effect.catchTag("ConfigError", (error) =>
+    Effect.andThen(Console.error(`vmre: invalid configuration: ${error.message}`), new Reported({ code: ExitCode.usage }))),
+  Effect.provide(Layer.mergeAll(
+    Log.layer,
+    CliOutput.layerPresenter(presenter),
+    // The interactive --wizard makes no sense for a tool that starts processes.
+    CliConfig.layer({ builtIns: [GlobalFlag.Help, GlobalFlag.Version, GlobalFlag.Completions, GlobalFlag.LogLevel] })
+  )),
+  Effect.provide(NodeServices.layer),
+  NodeRuntime.runMain({ teardown })
+)
