@@ -124,10 +124,14 @@ export const serve = (
       })
     )
 
+    const shuttingDown = () => new ConnectError("the database server is shutting down", Code.Unavailable)
+    // Iterators being created: they count against the bound before they are registered.
+    let creating = 0
+
     const newIterator = (start: Uint8Array, prefix: Uint8Array): Effect.Effect<bigint, ConnectError> =>
       Effect.uninterruptible(Effect.gen(function*() {
-        if (stopping) return yield* Effect.fail(new ConnectError("the database server is shutting down", Code.Unavailable))
-        if (iterators.size >= maxIterators) {
+        if (stopping) return yield* Effect.fail(shuttingDown())
+        if (iterators.size + creating >= maxIterators) {
           return yield* Effect.fail(
             new ConnectError(
               `too many open iterators (limit ${maxIterators}) - release iterators with IteratorRelease`,
@@ -135,7 +139,11 @@ export const serve = (
             )
           )
         }
+        creating++
+        yield* Effect.addFinalizer(() => Effect.sync(() => creating--))
         const scope = yield* Scope.make()
+        // Not registered after all (failure, defect, shutdown): release what was opened.
+        yield* Effect.addFinalizer((exit) => Exit.isFailure(exit) ? Scope.close(scope, Exit.void) : Effect.void)
         const pull = yield* Stream.toPull(
           database.iterate({ start: orUndefined(start), prefix: orUndefined(prefix) })
         ).pipe(Scope.provide(scope))
@@ -151,10 +159,12 @@ export const serve = (
         // Pull the first chunk now: the store takes its snapshot when iteration starts, and
         // upstream's iterators see the database as it was at NewIteratorWithStartAndPrefix.
         yield* refill(iterator)
+        // The server's scope closed while this call was in flight: nothing would release it.
+        if (stopping) return yield* Effect.fail(shuttingDown())
         const id = nextId++
         iterators.set(id, iterator)
         return id
-      }))
+      }).pipe(Effect.scoped))
 
     /** Pulls the next chunk into the buffer; at the end or on failure, marks the iterator. */
     const refill = (iterator: ServerIterator): Effect.Effect<void> =>

@@ -7,10 +7,12 @@ import { Health, HealthCheckResponse_ServingStatus } from "@vmre/proto/grpc/heal
 import { Database as DatabaseService, Error as DbError } from "@vmre/proto/rpcdb/rpcdb_pb"
 import { GrpcClient } from "@vmre/transport"
 import { type Database, DatabaseClosed, DatabaseFailure, type Entry } from "../src/Database.ts"
+import * as LevelDatabase from "../src/LevelDatabase.ts"
 import * as MemoryDatabase from "../src/MemoryDatabase.ts"
 import * as RpcDbClient from "../src/RpcDbClient.ts"
 import * as RpcDbServer from "../src/RpcDbServer.ts"
-import { filled, hex, key32, text } from "./support.ts"
+import { join } from "node:path"
+import { filled, hex, key32, tempDir, text } from "./support.ts"
 
 const rawClient = (address: string) =>
   Effect.map(GrpcClient.transport(address), ({ transport }) => createClient(DatabaseService, transport))
@@ -226,6 +228,24 @@ describe("RpcDbServer", () => {
       const { id } = yield* Effect.promise(() => client.newIteratorWithStartAndPrefix({}))
       yield* Effect.promise(() => client.iteratorNext({ id }))
       expect(open.count).toBe(2)
+    }))
+
+  it.live("the bound holds under concurrent NewIteratorWithStartAndPrefix calls", () =>
+    Effect.gen(function*() {
+      // LevelDB's first read is asynchronous, so the creations overlap.
+      const level = yield* LevelDatabase.open(join(yield* tempDir, "db"))
+      yield* level.writeBatch(Array.from({ length: 100 }, (_, i) => ({ key: key32(i), value: filled(64, i) })))
+      const { open, database } = tracked(level)
+      const server = yield* RpcDbServer.serve(database, { maxIterators: 3 })
+      const client = yield* rawClient(server.address)
+      const results = yield* Effect.all(
+        Array.from({ length: 12 }, () => connectError(() => client.newIteratorWithStartAndPrefix({}))),
+        { concurrency: "unbounded" }
+      )
+      expect(results.filter((error) => error === undefined)).toHaveLength(3)
+      expect(results.filter((error) => error?.code === Code.ResourceExhausted)).toHaveLength(9)
+      expect(yield* server.openIterators).toBe(3)
+      expect(open.count).toBe(3)
     }))
 
   it.live("all open iterators are released when the server's scope closes", () =>
