@@ -3,7 +3,7 @@
  * server in its environment, waits for its `Initialize` and checks it, and gives back a
  * handle to the running VM. Everything it starts belongs to the caller's scope.
  */
-import { Clock, Config, Context, Duration, Effect, Exit, Layer, type Option, Schema, Scope } from "effect"
+import { Clock, Config, Context, Duration, Effect, Exit, Layer, Metric, type Option, Schema, Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import * as path from "node:path"
 import {
@@ -15,6 +15,7 @@ import {
 } from "./Errors.ts"
 import * as Checksum from "./Checksum.ts"
 import { Handshake, SECRET_ENV } from "./Handshake.ts"
+import { exitReason, Lifecycle, metrics } from "./Lifecycle.ts"
 import * as ProtocolVersion from "./ProtocolVersion.ts"
 import { VmProcess } from "./VmProcess.ts"
 
@@ -116,13 +117,14 @@ export class Runtime extends Context.Service<Runtime, {
    */
   readonly launch: (config: LaunchConfig) => Effect.Effect<VmInstance, LaunchError, Scope.Scope>
 }>()("@vmre/runtime/Runtime") {
-  /** The runtime without its dependencies: provide Handshake, VmProcess and RuntimeConfig. */
+  /** The runtime without its dependencies: provide Handshake, VmProcess, RuntimeConfig and Lifecycle. */
   static readonly layerNoDeps = Layer.effect(
     Runtime,
     Effect.gen(function*() {
       const handshake = yield* Handshake
       const processes = yield* VmProcess
       const defaults = yield* RuntimeConfig
+      const lifecycle = yield* Lifecycle
 
       const launch = Effect.fn("Runtime.launch")(function*(config: LaunchConfig) {
         const pluginPath = path.resolve(config.path)
@@ -163,9 +165,15 @@ export class Runtime extends Context.Service<Runtime, {
             stopTimeout,
             tailLines: config.stderrTailLines ?? 20,
             stdoutFile: config.stdoutFile,
-            stderrFile: config.stderrFile
+            stderrFile: config.stderrFile,
+            onExit: ({ exit, pid, stopRequested }) =>
+              Effect.andThen(
+                Metric.update(Metric.withAttributes(metrics.exits, { reason: exitReason(exit, stopRequested) }), 1),
+                lifecycle.publish({ _tag: "Exited", name, pid, exit, requested: stopRequested })
+              )
           }).pipe(Scope.provide(launchScope))
           yield* Effect.annotateCurrentSpan({ pid: child.pid })
+          yield* lifecycle.publish({ _tag: "Spawned", name, path: pluginPath, pid: child.pid })
 
           const exitedFirst = child.exit.pipe(
             Effect.flatMap((exit) =>
@@ -201,6 +209,15 @@ export class Runtime extends Context.Service<Runtime, {
           )
           // The runtime server has done its job: close it, as upstream does.
           yield* Scope.close(serverScope, Exit.void)
+          yield* Metric.update(metrics.handshakeSeconds, Duration.toMillis(handshakeDuration) / 1000)
+          yield* lifecycle.publish({
+            _tag: "Ready",
+            name,
+            pid: child.pid,
+            vmAddr: result.vmAddr,
+            protocolVersion: result.protocolVersion,
+            handshakeMillis: Duration.toMillis(handshakeDuration)
+          })
           yield* Effect.logDebug(`handshake with ${name} done`).pipe(
             Effect.annotateLogs({ vm: name, pid: child.pid, vmAddr: result.vmAddr })
           )
@@ -217,7 +234,14 @@ export class Runtime extends Context.Service<Runtime, {
             stderrTail: child.stderrTail
           } satisfies VmInstance
         })
+        yield* Metric.update(metrics.launches, 1)
         return yield* attempt.pipe(
+          Effect.tapError((error) =>
+            Effect.andThen(
+              Metric.update(Metric.withAttributes(metrics.launchFailures, { error: error._tag }), 1),
+              lifecycle.publish({ _tag: "LaunchFailed", name, path: pluginPath, error: error._tag, message: error.message })
+            )
+          ),
           Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(launchScope, exit))
         )
       })
@@ -225,8 +249,12 @@ export class Runtime extends Context.Service<Runtime, {
     })
   )
 
-  /** The runtime over real processes and a Connect handshake server, configured from the environment. */
+  /**
+   * The runtime over real processes and a Connect handshake server, configured from the
+   * environment. It also provides `Lifecycle`, so that events can be subscribed to.
+   */
   static readonly layer = Runtime.layerNoDeps.pipe(
+    Layer.provideMerge(Lifecycle.layer),
     Layer.provide([Handshake.layer, VmProcess.layer, RuntimeConfig.layer])
   )
 }

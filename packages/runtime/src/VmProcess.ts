@@ -28,6 +28,10 @@ export interface ProcessSpec {
   /** Append the raw bytes of each stream to these files. */
   readonly stdoutFile?: string | undefined
   readonly stderrFile?: string | undefined
+  /** Runs when the process exits, whether asked to or not (also during the scope's close). */
+  readonly onExit?:
+    | ((event: { readonly pid: number; readonly exit: ProcessExit; readonly stopRequested: boolean }) => Effect.Effect<void>)
+    | undefined
 }
 
 export interface VmProcessHandle {
@@ -38,6 +42,8 @@ export interface VmProcessHandle {
   readonly exitStatus: Effect.Effect<Option.Option<ProcessExit>>
   /** SIGTERM, grace period, SIGKILL, then drain the output. Runs once; later calls wait for it. */
   readonly stop: Effect.Effect<ProcessExit>
+  /** Whether a stop was requested (the exit, if any, was asked for rather than a crash). */
+  readonly stopRequested: Effect.Effect<boolean>
   /** Waits (at most `timeout`) until both output streams have been read to their end. */
   readonly drained: (timeout: Duration.Input) => Effect.Effect<void>
   /** The last lines the plugin wrote to stderr. */
@@ -98,10 +104,17 @@ export class VmProcess extends Context.Service<VmProcess, {
         yield* OrphanGuard.watch(pid)
 
         const exited = yield* Deferred.make<ProcessExit>()
+        let stopRequested = false
         yield* handle.exitCode.pipe(
           Effect.map((code): ProcessExit => ({ code: Number(code), signal: null })),
           Effect.catch((error) => Effect.succeed<ProcessExit>({ code: null, signal: signalOf(error) })),
-          Effect.flatMap((exit) => Deferred.succeed(exited, exit)),
+          // Report first, then wake the waiters: a waiter may close this scope at once.
+          Effect.flatMap((exit) =>
+            Effect.uninterruptible(Effect.andThen(
+              spec.onExit === undefined ? Effect.void : spec.onExit({ pid, exit, stopRequested }),
+              Deferred.succeed(exited, exit)
+            ))
+          ),
           Effect.forkIn(scope)
         )
 
@@ -127,6 +140,7 @@ export class VmProcess extends Context.Service<VmProcess, {
           Effect.forEach(pumps, Fiber.join, { discard: true }).pipe(Effect.timeoutOption(timeout), Effect.asVoid)
 
         const terminate = Effect.gen(function*() {
+          stopRequested = true
           if (!(yield* Deferred.isDone(exited))) {
             // SIGTERM to the process group, SIGKILL to it after the grace period.
             yield* Effect.ignore(handle.kill({ killSignal: "SIGTERM", forceKillAfter: spec.stopTimeout }))
@@ -153,6 +167,7 @@ export class VmProcess extends Context.Service<VmProcess, {
             Effect.flatMap((done) => Option.isSome(done) ? Effect.map(done.value, Option.some) : Effect.succeed(Option.none()))
           ),
           stop,
+          stopRequested: Effect.sync(() => stopRequested),
           drained,
           stderrTail: Effect.sync(() => tail.snapshot())
         } satisfies VmProcessHandle
