@@ -1,0 +1,133 @@
+/**
+ * Serving a {@link ChainVM}:
+ *
+ * - {@link serve}: as a plugin started by a node: serve `vm.VM` and health on
+ *   `127.0.0.1:0` and complete the runtime handshake with the engine address from the
+ *   environment (`Serve.serve`);
+ * - {@link runPlugin}: the whole plugin executable in one call (serve + the upstream
+ *   signal behaviour of `Main.runPlugin`): `ChainVmServer.runPlugin(makeMyVm)`;
+ * - {@link serveLocal} / {@link layerTest}: in-process, without a handshake or a
+ *   subprocess, for tests and for node authors who want a VM next to their node: gives the
+ *   address a gRPC client (or vmre's host client) dials.
+ */
+import { GrpcServer, Health } from "@vmre/transport"
+import { Context, Effect, Layer, Metric, type Scope } from "effect"
+import type { Block } from "./Block.ts"
+import type { ChainVM } from "./ChainVm.ts"
+import * as Main from "./Main.ts"
+import * as Serve from "./Serve.ts"
+import * as VmServer from "./VmServer.ts"
+
+/** Health services reported SERVING besides "". */
+const healthServices = ["vm.VM"]
+
+export interface ServeOptions extends VmServer.VmServerOptions {
+  readonly protocolVersion?: number
+  readonly engineAddrEnvNames?: ReadonlyArray<string>
+  /** Defaults to `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>
+  readonly initializeTimeoutMillis?: number
+}
+
+export interface ServingChainVm {
+  /** The node's runtime server the handshake went to. */
+  readonly engineAddr: string
+  /** `127.0.0.1:PORT` of the VM server. */
+  readonly address: string
+  readonly server: VmServer.VmServer
+}
+
+/** Serves `vm` and completes the handshake; serves until the scope closes. */
+export const serve = <B extends Block>(
+  vm: ChainVM<B>,
+  options: ServeOptions = {}
+): Effect.Effect<ServingChainVm, Serve.PluginServeError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const server = yield* VmServer.make(vm, options)
+    const serving = yield* Serve.serve({
+      routes: server.routes,
+      healthServices,
+      ...(options.protocolVersion === undefined ? {} : { protocolVersion: options.protocolVersion }),
+      ...(options.engineAddrEnvNames === undefined ? {} : { engineAddrEnvNames: options.engineAddrEnvNames }),
+      ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.initializeTimeoutMillis === undefined ? {} : { initializeTimeoutMillis: options.initializeTimeoutMillis })
+    })
+    return { ...serving, server }
+  })
+
+/** An alias of {@link serve}. */
+export const serveChainVm = serve
+
+export interface LocalChainVm {
+  /** `127.0.0.1:PORT`: dial it as a node dials a plugin's address. */
+  readonly address: string
+  readonly server: VmServer.VmServer
+}
+
+/** Serves `vm` in this process (no handshake) until the scope closes. */
+export const serveLocal = <B extends Block>(
+  vm: ChainVM<B>,
+  options: VmServer.VmServerOptions = {}
+): Effect.Effect<LocalChainVm, GrpcServer.ServerListenError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const server = yield* VmServer.make(vm, options)
+    const { address } = yield* GrpcServer.serve((router) => {
+      server.routes(router)
+      Health.register(router, healthServices)
+    })
+    return { address, server }
+  })
+
+/** The in-process VM server of {@link layerTest}. */
+export class ChainVmServer extends Context.Service<ChainVmServer, LocalChainVm>()("@vmre/plugin/ChainVmServer") {}
+
+/**
+ * A layer serving `vm` in-process with its own metric registry (so that Gather reports only
+ * this server's metrics). Tests get the address from the `ChainVmServer` service:
+ *
+ * ```ts
+ * it.live("builds a block", () =>
+ *   Effect.gen(function*() {
+ *     const { address } = yield* ChainVmServer.ChainVmServer
+ *     // dial `address` with a Connect or grpc-js client of vm.VM …
+ *   }).pipe(Effect.provide(ChainVmServer.layerTest(myVm))))
+ * ```
+ */
+export const layerTest = <B extends Block>(
+  vm: ChainVM<B> | Effect.Effect<ChainVM<B>, unknown, Scope.Scope>,
+  options: VmServer.VmServerOptions = {}
+): Layer.Layer<ChainVmServer, unknown> =>
+  Layer.effect(
+    ChainVmServer,
+    Effect.gen(function*() {
+      const instance = Effect.isEffect(vm) ? yield* vm : vm
+      return yield* serveLocal(instance, options)
+    }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
+  )
+
+export interface RunPluginOptions extends ServeOptions, Main.RunPluginOptions {}
+
+/**
+ * The main of a VM plugin executable: makes the VM, serves it with the handshake, and runs
+ * until the node has called Shutdown and sent SIGTERM (or the node is gone). SIGINT and
+ * SIGTERM before Shutdown are ignored, as upstream.
+ *
+ * ```ts
+ * // main.ts of a VM plugin
+ * ChainVmServer.runPlugin(makeMyVm)
+ * ```
+ */
+export const runPlugin = <B extends Block, E>(
+  vm: ChainVM<B> | Effect.Effect<ChainVM<B>, E, Scope.Scope>,
+  options: RunPluginOptions = {}
+): void =>
+  Main.runPlugin(
+    (lifecycle) =>
+      Effect.scoped(Effect.gen(function*() {
+        const instance = Effect.isEffect(vm) ? yield* vm : vm
+        const { server } = yield* serve(instance, options)
+        lifecycle.allowStopWhen(server.isShutdownReceived)
+        return yield* Effect.never
+      })),
+    options
+  )
