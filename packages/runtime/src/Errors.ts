@@ -129,3 +129,107 @@ export class ChecksumMismatch extends Schema.TaggedError<ChecksumMismatch>()("Ch
       `If the plugin was upgraded on purpose, pin the new digest (vmre check --sha256 prints it).`
   }
 }
+
+// ---------------------------------------------------------------------------------------
+// Errors of the ChainVm client (ChainVm.ts): calls to the plugin's vm.VM service.
+// `method` is the RPC name as on the wire (`GetBlock` for /vm.VM/GetBlock).
+// ---------------------------------------------------------------------------------------
+
+/** The VM answered `ERROR_NOT_FOUND` (gRPC OK with the `err` enum), e.g. an unknown block. */
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
+  method: Schema.String,
+  /** What was looked for, e.g. `block 0x…`; may be empty. */
+  subject: Schema.String
+}) {
+  override get message() {
+    return `vm.VM/${this.method}: not found${this.subject === "" ? "" : `: ${this.subject}`}`
+  }
+}
+
+/** The VM answered `ERROR_CLOSED`: it (or its database) is shut down. */
+export class Closed extends Schema.TaggedError<Closed>()("Closed", {
+  method: Schema.String
+}) {
+  override get message() {
+    return `vm.VM/${this.method}: the vm is closed`
+  }
+}
+
+/** The VM answered `ERROR_STATE_SYNC_NOT_IMPLEMENTED`: it does not support state sync. */
+export class StateSyncNotImplemented extends Schema.TaggedError<StateSyncNotImplemented>()("StateSyncNotImplemented", {
+  method: Schema.String
+}) {
+  override get message() {
+    return `vm.VM/${this.method}: the vm does not implement state sync`
+  }
+}
+
+/**
+ * The call did not get an answer from the VM: connection refused or lost, no answer within
+ * the call's timeout (`code` DeadlineExceeded), or the VM said it is unavailable. `code` is
+ * the gRPC status code name (as grpc-go prints it: `Unavailable`, `DeadlineExceeded`, …).
+ */
+export class VmUnavailable extends Schema.TaggedError<VmUnavailable>()("VmUnavailable", {
+  method: Schema.String,
+  code: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `vm.VM/${this.method} failed: the vm is unavailable (${this.code}): ${this.reason}`
+  }
+}
+
+/**
+ * The VM answered the call with a gRPC error status: an error of the VM itself (upstream
+ * carries every error that is not one of the `err` enum values this way, e.g. a block that
+ * fails verification). `reason` is the VM's error text.
+ */
+export class VmCallFailed extends Schema.TaggedError<VmCallFailed>()("VmCallFailed", {
+  method: Schema.String,
+  code: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `vm.VM/${this.method} failed (${this.code}): ${this.reason}`
+  }
+}
+
+/** The plugin process had exited before the call, or exited while the call was pending. */
+export class VmProcessExited extends Schema.TaggedError<VmProcessExited>()("VmProcessExited", {
+  method: Schema.String,
+  pid: Schema.Int,
+  exitCode: Schema.NullOr(Schema.Int),
+  signal: Schema.NullOr(Schema.String),
+  stderrTail: Schema.Array(Schema.String)
+}) {
+  override get message() {
+    return `vm.VM/${this.method} failed: the vm process (pid ${this.pid}) ` +
+      `${describeExit({ code: this.exitCode, signal: this.signal })}${tail(this.stderrTail)}`
+  }
+}
+
+/** An argument cannot be put on the wire (an id of the wrong length, a number out of range…); nothing was sent. */
+export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("InvalidRequest", {
+  method: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `vm.VM/${this.method}: invalid request, not sent: ${this.reason}`
+  }
+}
+
+/** The VM's answer breaks the protocol (an id of the wrong length, a missing timestamp, …). */
+export class InvalidResponse extends Schema.TaggedError<InvalidResponse>()("InvalidResponse", {
+  method: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `vm.VM/${this.method}: invalid answer from the vm: ${this.reason}`
+  }
+}
+
+/** What any ChainVm call can fail with. */
+export type VmCallError = VmUnavailable | VmCallFailed | VmProcessExited | InvalidRequest | InvalidResponse
+
+/** The `vm.Error` enum values, as typed errors. */
+export type VmKnownError = NotFound | Closed | StateSyncNotImplemented
