@@ -62,12 +62,12 @@ describe("vmre check", () => {
 
   it.live("fails with the handshake timeout message, in bounded time, and kills the plugin", () =>
     Effect.gen(function*() {
-      const result = yield* vmre(fixtureArgs("check", "never-handshake", "--handshake-timeout", "1s", "--verbose"))
+      const result = yield* vmre(fixtureArgs("check", "never-handshake", "--handshake-timeout", "1s"))
       expect(result.code).toBe(1)
       expect(result.stdout).toBe("")
       expect(result.stderr).toMatch(/^handshake failed: timeout: .* within 1000 ms/m)
       expect(result.millis).toBeLessThan(10_000)
-      const pid = Number(/\[node (\d+) stdout\] INFO listening but never calling Initialize/.exec(result.stderr)?.[1])
+      const pid = Number(/^handshake failed: timeout: .* \(pid (\d+)\)/m.exec(result.stderr)?.[1])
       expect(pid).toBeGreaterThan(0)
       expect(isAlive(pid)).toBe(false)
     }))
@@ -174,6 +174,9 @@ describe("vmre check", () => {
         expect({ args, code: result.code, stdout: result.stdout }).toEqual({ args, code: 2, stdout: "" })
         expect(result.stderr).toContain(reason)
       }
+      const badEnv = yield* vmre(["check", "x"], { env: { ...process.env, VMRE_PROTOCOL_VERSION: "latest" } })
+      expect(badEnv.code).toBe(2)
+      expect(badEnv.stderr).toMatch(/^vmre: invalid configuration: .* at \["VMRE_PROTOCOL_VERSION"\]$/m)
     }), 60_000)
 
   it.live("--help and --version exit 0", () =>

@@ -7,13 +7,17 @@ export const repoRoot = fileURLToPath(new URL("../../..", import.meta.url))
 export const bin = fileURLToPath(new URL("../bin/vmre.js", import.meta.url))
 export const fixture = fileURLToPath(new URL("../../runtime/test/fixtures/plugin.ts", import.meta.url))
 
-/** `vmre <command> <node> <fixture.ts> ...flags`: the fixture plugin in the given mode. */
+/**
+ * `vmre <command> <node> <fixture.ts> ...flags`: the fixture plugin in the given mode. Unless the
+ * flags say otherwise, the handshake may take 30 s (a loaded machine can exceed the default 5 s).
+ */
 export const fixtureArgs = (command: "check" | "run", mode: string, ...flags: Array<string>) => [
   command,
   process.execPath,
   fixture,
   "--env",
   `FIXTURE_MODE=${mode}`,
+  ...(flags.includes("--handshake-timeout") ? [] : ["--handshake-timeout", "30s"]),
   ...flags
 ]
 
@@ -93,8 +97,11 @@ export const start = (args: ReadonlyArray<string>, env: NodeJS.ProcessEnv = proc
   )
 
 /** Runs `vmre args` to its end (at most `timeoutMillis`). */
-export const vmre = (args: ReadonlyArray<string>, timeoutMillis = 20_000): Effect.Effect<Finished> =>
-  Effect.scoped(Effect.flatMap(start(args), (started) => started.finished(timeoutMillis)))
+export const vmre = (
+  args: ReadonlyArray<string>,
+  options: { readonly timeoutMillis?: number; readonly env?: NodeJS.ProcessEnv } = {}
+): Effect.Effect<Finished> =>
+  Effect.scoped(Effect.flatMap(start(args, options.env), (started) => started.finished(options.timeoutMillis)))
 
 export const isAlive = (pid: number): boolean => {
   try {
