@@ -47,6 +47,7 @@ interface ServerIterator {
   buffer: ReadonlyArray<Entry>
   position: number
   finished: boolean
+  released: boolean
   error: ConnectError | DbError | undefined
 }
 
@@ -112,7 +113,14 @@ export const serve = (
     let stopping = false
 
     const releaseIterator = (iterator: ServerIterator) =>
-      Semaphore.withPermit(iterator.lock, Scope.close(iterator.scope, Exit.void))
+      Semaphore.withPermit(
+        iterator.lock,
+        Effect.suspend(() => {
+          iterator.released = true
+          iterator.buffer = []
+          return Scope.close(iterator.scope, Exit.void)
+        })
+      )
 
     // Added before the server starts, so it runs after the server has stopped taking calls.
     yield* Effect.addFinalizer(() =>
@@ -154,6 +162,7 @@ export const serve = (
           buffer: [],
           position: 0,
           finished: false,
+          released: false,
           error: undefined
         }
         // Pull the first chunk now: the store takes its snapshot when iteration starts, and
@@ -183,8 +192,10 @@ export const serve = (
         })
       )
 
-    const nextBatch = (iterator: ServerIterator): Effect.Effect<Array<Entry>> =>
+    const nextBatch = (iterator: ServerIterator): Effect.Effect<Array<Entry>, ConnectError> =>
       Effect.gen(function*() {
+        // Released by a call that ran between the lookup and this one.
+        if (iterator.released) return yield* Effect.fail(unknownIterator())
         const data: Array<Entry> = []
         let size = 0
         while (size < batchBytes) {
@@ -244,11 +255,14 @@ export const serve = (
             ]),
             () => ({})
           ),
-        newIteratorWithStartAndPrefix: ({ start, prefix }) => run(newIterator(start, prefix).pipe(Effect.map((id) => ({ id })))),
+        newIteratorWithStartAndPrefix: ({ start, prefix }) =>
+          run(newIterator(start, prefix).pipe(Effect.map((id) => ({ id })))),
         iteratorNext: ({ id }) => {
           const iterator = iterators.get(id)
           if (iterator === undefined) throw unknownIterator()
-          return run(nextBatch(iterator).pipe(Effect.map((data) => ({ data: data.map(([key, value]) => ({ key, value })) }))))
+          return run(
+            nextBatch(iterator).pipe(Effect.map((data) => ({ data: data.map(([key, value]) => ({ key, value })) })))
+          )
         },
         iteratorError: ({ id }) => {
           const iterator = iterators.get(id)
