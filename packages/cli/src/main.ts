@@ -34,7 +34,10 @@ vmre.pipe(
   Command.run({ version: packageJson.version }),
   // A bad VMRE_* environment variable (read by the runtime's config) is bad usage.
   Effect.catchTag("ConfigError", (error) =>
-    Effect.andThen(Console.error(`vmre: invalid configuration: ${error.cause.message.replaceAll("\n ", "")}`), new Reported({ code: ExitCode.usage }))),
+    Effect.andThen(
+      Console.error(`vmre: invalid configuration: ${error.cause.message.replaceAll("\n ", "")}`),
+      new Reported({ code: ExitCode.usage })
+    )),
   Effect.provide(Layer.mergeAll(
     Log.layer,
     CliOutput.layerPresenter(presenter),
