@@ -344,11 +344,16 @@ export const make = <B extends Block>(
       return scope === undefined ? Effect.void : Scope.close(scope, Exit.void)
     })
 
+    // Marked as soon as the call arrives (before waiting for the consensus lock), as
+    // upstream sets allowShutdown first: a SIGTERM that follows is then obeyed even if a
+    // VM call still holds the lock. It also interrupts pending WaitForEvent calls.
+    const markShutdownReceived = Effect.suspend(() => {
+      if (shutdownReceived) return Effect.void
+      shutdownReceived = true
+      return Deferred.succeed(shutdown, undefined)
+    })
+
     const doShutdown = Effect.gen(function*() {
-      if (!shutdownReceived) {
-        shutdownReceived = true
-        yield* Deferred.succeed(shutdown, undefined)
-      }
       if (phase !== "ready") {
         phase = "shutdown"
         return {}
@@ -456,7 +461,8 @@ export const make = <B extends Block>(
           { locked: true }
         ),
 
-      shutdown: (_request, handler) => run("Shutdown", lock.withPermit(doShutdown), handler),
+      shutdown: (_request, handler) =>
+        run("Shutdown", Effect.andThen(markShutdownReceived, lock.withPermit(doShutdown)), handler),
 
       createHandlers: (_request, handler) =>
         run(
