@@ -6,10 +6,11 @@
  * `config_bytes`. BuildBlock takes mempool payloads that the preferred chain does not
  * include yet. A payload is included in the accepted chain at most once.
  *
- * Verify rules: the parent is the last accepted block or a verified (processing) block;
- * height = parent's + 1; timestamp ≥ parent's and at most `maxFutureMillis` ahead of our
- * clock; 1 to `maxPayloadsPerBlock` payloads of at most `maxPayloadBytes` each, none repeated
- * in the block, none already in the accepted chain or in a processing ancestor.
+ * Verify rules (their parameters come from the genesis, which all nodes share): the parent is
+ * the last accepted block or a verified (processing) block; height = parent's + 1;
+ * timestamp ≥ parent's and at most `maxFutureMillis` ahead of our clock;
+ * `minPayloadsPerBlock` to `maxPayloadsPerBlock` payloads of at most `maxPayloadBytes` each,
+ * none repeated in the block, none already in the accepted chain or in a processing ancestor.
  *
  * State in the node's database (survives restarts; one atomic batch per accepted block):
  *   "lastAccepted"      → id of the last accepted block
@@ -21,7 +22,7 @@ import { Block as BlockHelpers, ChainVm, Id } from "@vmre/plugin"
 import type { Database } from "@vmre/rpcdb/Database"
 import { Clock, Effect, Metric, Option, Ref, Schedule, Schema, type Scope } from "effect"
 import * as Codec from "./Codec.ts"
-import { type Config, decodeConfig, decodeGenesis } from "./Config.ts"
+import { type Config, decodeConfig, decodeGenesis, type Genesis } from "./Config.ts"
 
 export const VERSION = "payload-chain/0.1.0"
 
@@ -83,7 +84,8 @@ const payloadKey = (payload: Uint8Array) => Codec.concat(utf8("p:"), Codec.paylo
 /** What the VM knows once initialized. */
 interface Chain {
   readonly db: Database
-  readonly config: Config
+  /** The chain's rules (from the genesis). */
+  readonly rules: Genesis
   readonly notify: ChainVm.InitializeContext["notify"]
   lastAccepted: PayloadBlock
   preferred: Uint8Array
@@ -123,18 +125,20 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
         return yield* invalid(`timestamp ${new Date(data.timestampMillis).toISOString()} is before the parent's`)
       }
       const now = yield* Clock.currentTimeMillis
-      if (data.timestampMillis > now + c.config.maxFutureMillis) {
+      if (data.timestampMillis > now + c.rules.maxFutureMillis) {
         return yield* invalid(`timestamp ${new Date(data.timestampMillis).toISOString()} is too far in the future`)
       }
-      if (data.payloads.length === 0) return yield* invalid("no payloads")
-      if (data.payloads.length > c.config.maxPayloadsPerBlock) {
-        return yield* invalid(`${data.payloads.length} payloads (at most ${c.config.maxPayloadsPerBlock})`)
+      if (data.payloads.length < c.rules.minPayloadsPerBlock) {
+        return yield* invalid(`${data.payloads.length} payloads (at least ${c.rules.minPayloadsPerBlock})`)
+      }
+      if (data.payloads.length > c.rules.maxPayloadsPerBlock) {
+        return yield* invalid(`${data.payloads.length} payloads (at most ${c.rules.maxPayloadsPerBlock})`)
       }
       const seen = new Set<string>()
       const inAncestors = processingPayloads(c, parent.id)
       for (const payload of data.payloads) {
-        if (payload.length > c.config.maxPayloadBytes) {
-          return yield* invalid(`a payload of ${payload.length} bytes (at most ${c.config.maxPayloadBytes})`)
+        if (payload.length > c.rules.maxPayloadBytes) {
+          return yield* invalid(`a payload of ${payload.length} bytes (at most ${c.rules.maxPayloadBytes})`)
         }
         const key = Id.toHex(Codec.payloadId(payload))
         if (seen.has(key) || inAncestors.has(key)) return yield* invalid("a payload is repeated")
@@ -210,8 +214,8 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
   const addToMempool = (c: Chain, payload: Uint8Array): Effect.Effect<void, PayloadRefused> =>
     Effect.gen(function*() {
       if (payload.length === 0) return yield* new PayloadRefused({ reason: "empty" })
-      if (payload.length > c.config.maxPayloadBytes) {
-        return yield* new PayloadRefused({ reason: `${payload.length} bytes (at most ${c.config.maxPayloadBytes})` })
+      if (payload.length > c.rules.maxPayloadBytes) {
+        return yield* new PayloadRefused({ reason: `${payload.length} bytes (at most ${c.rules.maxPayloadBytes})` })
       }
       const key = Id.toHex(Codec.payloadId(payload))
       if (c.mempool.has(key)) return
@@ -289,7 +293,7 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
 
       const c: Chain = {
         db,
-        config,
+        rules: genesisDoc,
         notify: context.notify,
         lastAccepted,
         preferred: lastAccepted.id,
@@ -312,8 +316,8 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
           (Id.equals(c.preferred, c.lastAccepted.id) ? c.lastAccepted : undefined)
         if (parent === undefined) return yield* Effect.fail(new Error("the preferred block is unknown"))
         const candidates = buildable(c)
-        if (candidates.length === 0) return yield* new NothingToBuild()
-        const payloads = candidates.slice(0, c.config.maxPayloadsPerBlock)
+        if (candidates.length === 0 && c.rules.minPayloadsPerBlock > 0) return yield* new NothingToBuild()
+        const payloads = candidates.slice(0, c.rules.maxPayloadsPerBlock)
         const now = yield* Clock.currentTimeMillis
         const bytes = Codec.encode({
           parentId: parent.id,

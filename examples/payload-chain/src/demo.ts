@@ -44,8 +44,10 @@ const program = Effect.gen(function*() {
       subnetId: new Uint8Array(32),
       nodeId: new Uint8Array(20).fill(1),
       chainDataDir: dbPath,
-      genesisBytes: utf8(JSON.stringify({ timestamp: "2025-01-01T00:00:00.000Z", message: "hello from the demo" })),
-      configBytes: utf8(JSON.stringify({ autoPayload: { intervalMillis: 400, bytes: 48 }, maxPayloadsPerBlock: 4 })),
+      genesisBytes: utf8(
+        JSON.stringify({ timestamp: "2025-01-01T00:00:00.000Z", message: "hello from the demo", maxPayloadsPerBlock: 4 })
+      ),
+      configBytes: utf8(JSON.stringify({ autoPayload: { intervalMillis: 400, bytes: 48 } })),
       dbServerAddr: db.address
     })
   )

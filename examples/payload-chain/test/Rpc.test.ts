@@ -51,7 +51,7 @@ const nodeId = new Uint8Array(20).fill(9)
 const chainId = new Uint8Array(32).fill(7)
 const GENESIS_MILLIS = Date.parse("2025-01-01T00:00:00.000Z")
 
-const initRequest = (dbServerAddr: string, config: object = { maxPayloadsPerBlock: 2 }) => ({
+const initRequest = (dbServerAddr: string, config: object = {}) => ({
   networkId: 1337,
   subnetId: new Uint8Array(32),
   chainId,
@@ -323,8 +323,12 @@ describe("payload-chain over Connect", () => {
   it.live("fails Initialize with the reason: bad config, unreachable database", () =>
     Effect.gen(function*() {
       const { dbAddress, vm } = yield* inProcess()
-      const badConfig = yield* fails(() => vm.initialize(initRequest(dbAddress, { maxPayloadBytes: -1 })))
+      const badConfig = yield* fails(() => vm.initialize(initRequest(dbAddress, { autoPayload: { intervalMillis: 0, bytes: 1 } })))
       expect(badConfig.rawMessage).toMatch(/^invalid config: /)
+      const badGenesis = yield* fails(() =>
+        vm.initialize({ ...initRequest(dbAddress), genesisBytes: utf8(JSON.stringify({ maxPayloadBytes: -1 })) })
+      )
+      expect(badGenesis.rawMessage).toMatch(/^invalid genesis: /)
       const noDb = yield* fails(() => vm.initialize({ ...initRequest(dbAddress), dbServerAddr: "" }))
       expect(noDb.code).toBe(Code.InvalidArgument)
       // A failed Initialize leaves the VM uninitialized: a correct one succeeds.
@@ -368,7 +372,7 @@ describe("payload-chain over @grpc/grpc-js (field numbers from the wire facts)",
             [4, nodeId],
             [9, utf8("/tmp")],
             [10, genesisBytes],
-            [12, utf8(JSON.stringify({ maxPayloadsPerBlock: 5 }))],
+            [12, utf8(JSON.stringify({ autoPayload: null }))],
             [13, utf8(dbAddress)]
           ])
         )

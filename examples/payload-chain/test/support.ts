@@ -18,7 +18,9 @@ import * as PayloadChain from "../src/PayloadChain.ts"
 export const utf8 = (text: string) => new TextEncoder().encode(text)
 export const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 
-export const genesisBytes = utf8(JSON.stringify({ timestamp: "2025-01-01T00:00:00.000Z", message: "test genesis" }))
+export const genesisBytes = utf8(
+  JSON.stringify({ timestamp: "2025-01-01T00:00:00.000Z", message: "test genesis", maxPayloadsPerBlock: 2 })
+)
 
 export interface InProcess {
   readonly address: string

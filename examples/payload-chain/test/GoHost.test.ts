@@ -1,0 +1,73 @@
+/**
+ * payload-chain launched and driven by a node written in Go with grpc-go (interop/go/bin/host,
+ * built by the test suite's global setup): the handshake, Version, health, Initialize with an
+ * rpcdb served by Go, a block built, verified and accepted, GetBlock and GetBlockIDAtHeight,
+ * then the upstream stop (Shutdown, SIGTERM) ending in exit code 0.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { VERSION } from "../src/PayloadChain.ts"
+
+const executable = fileURLToPath(new URL("../bin/payload-chain", import.meta.url))
+const goHost = fileURLToPath(new URL("../../../interop/go/bin/host", import.meta.url))
+
+/** Runs the Go host to its end (bounded); its JSON line and stderr. */
+const runHost = (args: ReadonlyArray<string>) =>
+  Effect.callback<{ code: number | null; result: Record<string, any>; stderr: string }>((resume) => {
+    const child = spawn(goHost, [...args, executable], { cwd: "/", env: {}, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+    child.on("exit", (code) => {
+      clearTimeout(timer)
+      let result: Record<string, any> = {}
+      try {
+        result = JSON.parse(stdout.trim().split("\n").pop() ?? "{}")
+      } catch {
+        result = { unparsed: stdout }
+      }
+      resume(Effect.succeed({ code, result, stderr }))
+    })
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+describe("payload-chain under a Go node (grpc-go)", () => {
+  it.live("is launched, driven through a block's life and stopped cleanly", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "payload-chain-go-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      // The Go host builds a block right after Initialize: this chain allows empty blocks.
+      const genesis = join(dir, "genesis.json")
+      writeFileSync(genesis, JSON.stringify({ message: "go host genesis", minPayloadsPerBlock: 0 }))
+      const { code, result, stderr } = yield* runHost(["-exercise", "-genesis", genesis])
+      expect(result, stderr).toMatchObject({ ok: true, protocolVersion: 45, version: VERSION, health: "SERVING" })
+      const exercise = result.exercise
+      expect(exercise.initialize.height).toBe(0)
+      expect(exercise.buildBlock.height).toBe(1)
+      expect(exercise.buildBlock.parentId).toBe(exercise.initialize.id)
+      expect(exercise.getBlock.id).toBe(exercise.buildBlock.id)
+      expect(exercise.getBlockIdAtHeight.id).toBe(exercise.buildBlock.id)
+      expect(exercise.getUnknownBlock.err).toBe("ERROR_NOT_FOUND")
+      expect(JSON.stringify(exercise.health.details)).toContain("lastAcceptedHeight")
+      // Shutdown, then SIGTERM: exit code 0, no SIGKILL.
+      expect(result).toMatchObject({ killed: false, exitCode: 0 })
+      expect(code).toBe(0)
+    }))
+
+  it.live("takes a genesis that is not JSON as its message", () =>
+    Effect.gen(function*() {
+      const { result, stderr } = yield* runHost(["-exercise"])
+      // The default rules need a payload per block: BuildBlock is refused with the reason.
+      expect(result.stage, stderr).toBe("exercise")
+      expect(result.exercise.initialize.height).toBe(0)
+      expect(result.exercise.buildBlock.error).toMatch(/nothing to build/)
+      expect(result).toMatchObject({ killed: false, exitCode: 0 })
+    }))
+})
