@@ -13,3 +13,41 @@ export * as ProtocolVersion from "./ProtocolVersion.ts"
 export { ENGINE_ADDR_ENV_NAMES, type LaunchConfig, Runtime, RuntimeConfig, type VmInstance } from "./Runtime.ts"
 export * as Supervisor from "./Supervisor.ts"
 export * as VmProcess from "./VmProcess.ts"
+
+// The typed client of a plugin's vm.VM service, and the ids it speaks in.
+export {
+  type AppGossip,
+  type AppRequest,
+  type AppRequestFailed,
+  type AppResponse,
+  type Block,
+  type BlockContextOptions,
+  type BlockStatus,
+  ChainVm,
+  type ChainVmClient,
+  type ChainVmConfig,
+  ChainVmInstance,
+  type ClientOptions,
+  type ConnectOptions,
+  type CrossChainAppRequest,
+  type CrossChainAppRequestFailed,
+  type CrossChainAppResponse,
+  type GetAncestorsParams,
+  type HttpHandler,
+  type InitializeParams,
+  type KeepaliveOptions,
+  type LastAccepted,
+  type Metric,
+  type MetricFamily,
+  type MetricType,
+  type NetworkUpgrades,
+  type PeerVersion,
+  type RpcName,
+  type StateSummary,
+  type StateSyncMode,
+  type VmEvent,
+  type VmProcessView,
+  type VmState
+} from "./ChainVm.ts"
+export { Id, NodeId } from "./Ids.ts"
+export * as Ids from "./Ids.ts"
