@@ -21,6 +21,9 @@ import { genesisBytes, isAlive, utf8, waitUntil } from "./support.ts"
 
 const executable = fileURLToPath(new URL("../bin/payload-chain", import.meta.url))
 
+/** A call that fails the test after 10 s instead of hanging. */
+const bounded = <A>(f: () => Promise<A>) => Effect.promise(f).pipe(Effect.timeout("10 seconds"), Effect.orDie)
+
 /** Exit of a child, or undefined after `millis`. */
 const exitOf = (child: ChildProcess, millis: number) =>
   Effect.promise(() =>
@@ -106,7 +109,7 @@ describe("bin/payload-chain", () => {
         // The script exec'd node: the pid is the VM's, its working directory is /.
         expect(readFileSync(`/proc/${plugin.pid}/cmdline`, "utf8").split("\0")[0]).toMatch(/node_modules\/node\/bin\/node$/)
         // Version (and Shutdown, below) are answered although Initialize never came.
-        expect((yield* Effect.promise(() => plugin.vm.version({})))).toMatchObject({ version: VERSION })
+        expect(yield* bounded(() => plugin.vm.version({}))).toMatchObject({ version: VERSION })
 
         // Before Shutdown, SIGTERM and SIGINT are ignored.
         process.kill(plugin.pid, "SIGTERM")
@@ -116,10 +119,10 @@ describe("bin/payload-chain", () => {
         expect(isAlive(plugin.pid)).toBe(true)
         expect(lines.some((l) => l.includes("ignoring signal: SIGTERM"))).toBe(true)
         // It still serves.
-        expect((yield* Effect.promise(() => plugin.vm.version({}))).version).toBe(VERSION)
+        expect((yield* bounded(() => plugin.vm.version({}))).version).toBe(VERSION)
 
         // After Shutdown, SIGINT is still ignored, SIGTERM stops it with exit code 0.
-        yield* Effect.promise(() => plugin.vm.shutdown({}))
+        yield* bounded(() => plugin.vm.shutdown({}))
         process.kill(plugin.pid, "SIGINT")
         yield* Effect.sleep("100 millis")
         expect(plugin.exitInfo()).toBeUndefined()
@@ -198,15 +201,15 @@ describe("bin/payload-chain", () => {
         const db = yield* RpcDbServer.serve(yield* LevelDatabase.open(dir))
         const plugin = yield* MiniNode.launch({ executable })
         const vm = plugin.vm
-        const init = yield* Effect.promise(() => vm.initialize(initRequest(db.address)))
+        const init = yield* bounded(() => vm.initialize(initRequest(db.address)))
         expect(init.height).toBe(0n)
         const ids: Array<Uint8Array> = [init.lastAcceptedId]
         for (let i = 1; i <= 3; i++) {
-          yield* Effect.promise(() => vm.appGossip({ nodeId: new Uint8Array(20), msg: utf8(`payload ${i}`) }))
-          const built = yield* Effect.promise(() => vm.buildBlock({}))
-          yield* Effect.promise(() => vm.blockVerify({ bytes: built.bytes }))
-          yield* Effect.promise(() => vm.setPreference({ id: built.id }))
-          yield* Effect.promise(() => vm.blockAccept({ id: built.id }))
+          yield* bounded(() => vm.appGossip({ nodeId: new Uint8Array(20), msg: utf8(`payload ${i}`) }))
+          const built = yield* bounded(() => vm.buildBlock({}))
+          yield* bounded(() => vm.blockVerify({ bytes: built.bytes }))
+          yield* bounded(() => vm.setPreference({ id: built.id }))
+          yield* bounded(() => vm.blockAccept({ id: built.id }))
           ids.push(built.id)
         }
         return { ids, pid: plugin.pid }
@@ -219,18 +222,18 @@ describe("bin/payload-chain", () => {
         const db = yield* RpcDbServer.serve(yield* LevelDatabase.open(dir))
         const plugin = yield* MiniNode.launch({ executable })
         const vm = plugin.vm
-        const init = yield* Effect.promise(() => vm.initialize(initRequest(db.address)))
+        const init = yield* bounded(() => vm.initialize(initRequest(db.address)))
         expect(Id.toString(init.lastAcceptedId)).toBe(Id.toString(first.ids[3]!))
         expect(init.lastAcceptedParentId).toEqual(first.ids[2])
         expect(init.height).toBe(3n)
         for (let h = 0; h <= 3; h++) {
-          const at = yield* Effect.promise(() => vm.getBlockIDAtHeight({ height: BigInt(h) }))
+          const at = yield* bounded(() => vm.getBlockIDAtHeight({ height: BigInt(h) }))
           expect(at.blkId).toEqual(first.ids[h])
         }
         // An accepted payload is not accepted twice, a new one is.
-        yield* Effect.promise(() => vm.appGossip({ nodeId: new Uint8Array(20), msg: utf8("payload 2") }))
-        yield* Effect.promise(() => vm.appGossip({ nodeId: new Uint8Array(20), msg: utf8("payload 4") }))
-        const built = yield* Effect.promise(() => vm.buildBlock({}))
+        yield* bounded(() => vm.appGossip({ nodeId: new Uint8Array(20), msg: utf8("payload 2") }))
+        yield* bounded(() => vm.appGossip({ nodeId: new Uint8Array(20), msg: utf8("payload 4") }))
+        const built = yield* bounded(() => vm.buildBlock({}))
         expect(built.height).toBe(4n)
         expect(built.parentId).toEqual(first.ids[3])
         expect(new TextDecoder().decode(built.bytes)).toContain("payload 4")

@@ -36,7 +36,8 @@ import {
   writeFields
 } from "./support.ts"
 
-const call = <A>(f: () => Promise<A>) => Effect.promise(f)
+// Every call is bounded: a hung answer fails the test instead of waiting for vitest.
+const call = <A>(f: () => Promise<A>) => Effect.promise(f).pipe(Effect.timeout("10 seconds"), Effect.orDie)
 const fails = (f: () => Promise<unknown>) =>
   Effect.promise(() =>
     f().then(
@@ -45,7 +46,7 @@ const fails = (f: () => Promise<unknown>) =>
       },
       (error: unknown) => ConnectError.from(error)
     )
-  )
+  ).pipe(Effect.timeout("10 seconds"), Effect.orDie)
 
 const nodeId = new Uint8Array(20).fill(9)
 const chainId = new Uint8Array(32).fill(7)
@@ -292,10 +293,10 @@ describe("payload-chain over Connect", () => {
       expect(summaryAccept.mode).toBe(Mode.SKIPPED)
 
       // WaitForEvent is interrupted by Shutdown.
-      const waiting = Effect.runPromise(fails(() => vm.waitForEvent({})))
+      const waiting = Effect.runPromise(fails(() => vm.waitForEvent({}, { timeoutMs: 10_000 })))
       yield* Effect.sleep("50 millis")
       yield* call(() => vm.shutdown({}))
-      const interrupted = yield* Effect.promise(() => waiting)
+      const interrupted = yield* call(() => waiting)
       expect(interrupted.rawMessage).toBe("closed")
 
       // After Shutdown: ERROR_CLOSED where there is an err field, "closed" elsewhere.

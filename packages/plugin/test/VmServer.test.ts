@@ -11,7 +11,8 @@ import { GrpcClient } from "@vmre/transport"
 import { Context, DateTime, Deferred, Effect, Layer, Metric } from "effect"
 import { type Block, ChainVm, ChainVmServer, Id } from "../src/index.ts"
 
-const call = <A>(f: () => Promise<A>) => Effect.promise(f)
+// Every call is bounded: a hung answer fails the test instead of waiting for vitest.
+const call = <A>(f: () => Promise<A>) => Effect.promise(f).pipe(Effect.timeout("10 seconds"), Effect.orDie)
 const fails = (f: () => Promise<unknown>) =>
   Effect.promise(() =>
     f().then(
@@ -20,7 +21,7 @@ const fails = (f: () => Promise<unknown>) =>
       },
       (error: unknown) => ConnectError.from(error)
     )
-  )
+  ).pipe(Effect.timeout("10 seconds"), Effect.orDie)
 
 const id = (n: number) => new Uint8Array(32).fill(n)
 
@@ -174,7 +175,7 @@ describe("VmServer", () => {
       const vm = yield* clientOf(stubVm(recorded))
       yield* call(() => vm.initialize(initialize))
       const controller = new AbortController()
-      const pending = vm.waitForEvent({}, { signal: controller.signal }).then(() => "answered", (e) => ConnectError.from(e).code)
+      const pending = vm.waitForEvent({}, { signal: controller.signal, timeoutMs: 10_000 }).then(() => "answered", (e) => ConnectError.from(e).code)
       yield* Effect.sleep("50 millis")
       controller.abort()
       expect(yield* call(() => pending)).toBe(Code.Canceled)
@@ -183,7 +184,7 @@ describe("VmServer", () => {
       expect(recorded.waitInterrupted).toBe(true)
 
       recorded.waitInterrupted = false
-      const second = vm.waitForEvent({}).then(() => "answered", (e) => ConnectError.from(e).rawMessage)
+      const second = vm.waitForEvent({}, { timeoutMs: 10_000 }).then(() => "answered", (e) => ConnectError.from(e).rawMessage)
       yield* Effect.sleep("50 millis")
       yield* call(() => vm.shutdown({}))
       expect(yield* call(() => second)).toBe("closed")
@@ -205,7 +206,7 @@ describe("VmServer", () => {
       yield* send("BuildBlock")
       yield* send("BuildBlock")
       expect((yield* call(() => vm.waitForEvent({}))).message).toBe(Message.BUILD_BLOCK)
-      const next = vm.waitForEvent({})
+      const next = vm.waitForEvent({}, { timeoutMs: 10_000 })
       yield* Effect.sleep("30 millis")
       yield* send("StateSyncFinished")
       expect((yield* call(() => next)).message).toBe(Message.STATE_SYNC_FINISHED)
