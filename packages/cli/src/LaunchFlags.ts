@@ -2,40 +2,9 @@
  * The command-line arguments shared by `vmre check` and `vmre run`: which plugin to start
  * and how, turned into the runtime's `LaunchConfig`.
  */
-import type { LaunchConfig } from "@vmre/runtime"
+import { Durations, type LaunchConfig } from "@vmre/runtime"
 import { Duration, Option } from "effect"
 import { Argument, Flag } from "effect/cli"
-
-const millisPerUnit: Record<string, number> = {
-  ms: 1,
-  msec: 1,
-  milli: 1,
-  millis: 1,
-  millisecond: 1,
-  milliseconds: 1,
-  s: 1_000,
-  sec: 1_000,
-  secs: 1_000,
-  second: 1_000,
-  seconds: 1_000,
-  m: 60_000,
-  min: 60_000,
-  mins: 60_000,
-  minute: 60_000,
-  minutes: 60_000,
-  h: 3_600_000,
-  hour: 3_600_000,
-  hours: 3_600_000
-}
-
-/** A positive duration such as `5s`, `500ms`, `1.5 s`, `2 seconds`, `1m`. A bare number has no unit and is refused. */
-export const parseDuration = (text: string): Option.Option<Duration.Duration> => {
-  const match = /^(\d+(?:\.\d+)?|\.\d+)\s*([a-z]+)$/i.exec(text.trim())
-  const factor = match === null ? undefined : millisPerUnit[match[2]!.toLowerCase()]
-  if (match === null || factor === undefined) return Option.none()
-  const millis = Number(match[1]) * factor
-  return millis > 0 ? Option.some(Duration.millis(millis)) : Option.none()
-}
 
 /** `KEY=VALUE`; the value may be empty or contain `=`, the key may not be empty or contain `=`. */
 export const parseEnvEntry = (text: string): Option.Option<readonly [string, string]> => {
@@ -47,7 +16,7 @@ const duration = (name: string, description: string) =>
   Flag.String(name).pipe(
     Flag.withMetavar("DURATION"),
     Flag.withDescription(description),
-    Flag.filterMap(parseDuration, () => "a positive duration with a unit, such as 5s, 500ms or 2 seconds"),
+    Flag.filterMap(Durations.parse, () => Durations.HINT),
     Flag.optional
   )
 

@@ -1,6 +1,6 @@
 /**
  * vmre's logger: every log entry goes to stderr, so that stdout carries only reports.
- * A plugin's output line (annotated `vm`, `pid`, `stream` by the runtime) reads
+ * A plugin's output line (annotated `source: "plugin"`, `vm`, `pid`, `stream` by the runtime) reads
  * `[vm pid stream] LEVEL line`; vmre's own entries read `vmre: LEVEL message`.
  */
 import { Cause, Layer, Logger, type LogLevel, References } from "effect"
@@ -15,7 +15,7 @@ export const formatEntry = (
 ): string => {
   const message = Array.isArray(options.message) ? options.message.map(text).join(" ") : text(options.message)
   const level = options.logLevel.toUpperCase()
-  const head = annotations.stream === undefined ?
+  const head = annotations.source !== "plugin" ?
     `vmre: ${level} ${message}` :
     `[${annotations.vm} ${annotations.pid} ${annotations.stream}] ${level} ${message}`
   return options.cause.reasons.length === 0 ? head : `${head}\n${Cause.pretty(options.cause)}`

@@ -14,6 +14,7 @@ import {
   RuntimeServerFailed
 } from "./Errors.ts"
 import * as Checksum from "./Checksum.ts"
+import * as Durations from "./Durations.ts"
 import { Handshake, SECRET_ENV } from "./Handshake.ts"
 import { exitReason, Lifecycle, metrics } from "./Lifecycle.ts"
 import * as ProtocolVersion from "./ProtocolVersion.ts"
@@ -73,6 +74,8 @@ export interface VmInstance {
   /** Stops the process now (SIGTERM, grace, SIGKILL); the scope would do it anyway. */
   readonly stop: Effect.Effect<ProcessExit>
   readonly stderrTail: Effect.Effect<ReadonlyArray<string>>
+  /** Waits (at most `timeout`) until the plugin's stdout and stderr were read to their end. */
+  readonly drained: (timeout: Duration.Input) => Effect.Effect<void>
 }
 
 /** Defaults for every launch, read from the environment. */
@@ -87,8 +90,8 @@ export class RuntimeConfig extends Context.Service<RuntimeConfig, {
     RuntimeConfig,
     Config.all({
       protocolVersion: Config.Int("VMRE_PROTOCOL_VERSION").pipe(Config.withDefault(ProtocolVersion.DEFAULT)),
-      handshakeTimeout: Config.Duration("VMRE_HANDSHAKE_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
-      stopTimeout: Config.Duration("VMRE_STOP_TIMEOUT").pipe(Config.withDefault(Duration.seconds(5))),
+      handshakeTimeout: Durations.config("VMRE_HANDSHAKE_TIMEOUT", Duration.seconds(5)),
+      stopTimeout: Durations.config("VMRE_STOP_TIMEOUT", Duration.seconds(5)),
       engineAddrEnvNames: Config.Array(Schema.String, "VMRE_ENGINE_ADDR_ENV_NAMES").pipe(
         Config.withDefault(ENGINE_ADDR_ENV_NAMES)
       )
@@ -231,7 +234,8 @@ export class Runtime extends Context.Service<Runtime, {
             exit: child.exit,
             exitStatus: child.exitStatus,
             stop: child.stop,
-            stderrTail: child.stderrTail
+            stderrTail: child.stderrTail,
+            drained: child.drained
           } satisfies VmInstance
         })
         yield* Metric.update(metrics.launches, 1)

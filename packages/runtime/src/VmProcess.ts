@@ -128,7 +128,8 @@ export class VmProcess extends Context.Service<VmProcess, {
                 return Effect.logWithLevel(record.level)(record.line)
               }, { discard: true })
             ),
-            Effect.annotateLogs({ vm: spec.name, pid, stream }),
+            // `source` tells the plugin's own lines apart from the runtime's messages about it.
+            Effect.annotateLogs({ source: "plugin", vm: spec.name, pid, stream }),
             Effect.ignore,
             Effect.forkIn(scope)
           )

@@ -5,6 +5,7 @@
  * rpcchainvm handshake and returns a scoped `VmInstance`.
  */
 export * as Checksum from "./Checksum.ts"
+export * as Durations from "./Durations.ts"
 export * as Errors from "./Errors.ts"
 export * as Handshake from "./Handshake.ts"
 export { Lifecycle, type LifecycleEvent } from "./Lifecycle.ts"
