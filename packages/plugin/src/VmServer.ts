@@ -372,7 +372,9 @@ export const make = <B extends Block>(
       initialize: (request, handler) =>
         run(
           "Initialize",
-          Effect.gen(function*() {
+          // Uninterruptible but for the database dial and the VM's initialize: a cancelled
+          // call still leaves the server in a consistent phase with nothing left open.
+          Effect.uninterruptibleMask((restore) => Effect.gen(function*() {
             if (phase === "shutdown") return yield* new Closed()
             if (phase !== "new") {
               return yield* Effect.fail(rpcError("the vm is already initialized", Code.FailedPrecondition))
@@ -387,7 +389,7 @@ export const make = <B extends Block>(
             // in initialize; it closes at Shutdown (VM resources first, the database last).
             const scope = yield* Scope.fork(serverScope)
             const opened = yield* Effect.exit(
-              Scope.provide(connectDatabase(request.dbServerAddr), scope).pipe(
+              restore(Scope.provide(connectDatabase(request.dbServerAddr), scope)).pipe(
                 Effect.mapError((error) =>
                   rpcError(`cannot open the database at ${request.dbServerAddr}: ${messageOf(error)}`, Code.Unavailable)
                 )
@@ -420,7 +422,7 @@ export const make = <B extends Block>(
               notify
             }
             const initialized = yield* Effect.exit(
-              vm.initialize(initContext).pipe(Scope.provide(scope), Effect.flatMap(lastAcceptedResponse))
+              restore(vm.initialize(initContext).pipe(Scope.provide(scope))).pipe(Effect.flatMap(lastAcceptedResponse))
             )
             if (Exit.isFailure(initialized)) {
               phase = "new"
@@ -439,7 +441,7 @@ export const make = <B extends Block>(
             )
             phase = "ready"
             return initialized.value
-          }),
+          })),
           handler,
           { locked: true }
         ),
@@ -462,7 +464,7 @@ export const make = <B extends Block>(
         ),
 
       shutdown: (_request, handler) =>
-        run("Shutdown", Effect.andThen(markShutdownReceived, lock.withPermit(doShutdown)), handler),
+        run("Shutdown", Effect.andThen(markShutdownReceived, lock.withPermit(Effect.uninterruptible(doShutdown))), handler),
 
       createHandlers: (_request, handler) =>
         run(
@@ -922,10 +924,15 @@ export const make = <B extends Block>(
                   )
                 )
                 : block.verifyWithContext({ pChainHeight: request.pChainHeight })
-              yield* verification.pipe(Effect.tapError(() => count(Metrics.blocksVerifyFailed)))
-              verified.set(key, block)
-              yield* count(Metrics.blocksVerified)
-              yield* updateGauges
+              // A verified block is remembered even if the call is cancelled meanwhile.
+              yield* Effect.uninterruptible(
+                verification.pipe(
+                  Effect.tapError(() => count(Metrics.blocksVerifyFailed)),
+                  Effect.andThen(Effect.sync(() => verified.set(key, block))),
+                  Effect.andThen(count(Metrics.blocksVerified)),
+                  Effect.andThen(updateGauges)
+                )
+              )
             }
             return { timestamp: timestampOf(block) }
           }),
@@ -940,11 +947,16 @@ export const make = <B extends Block>(
             yield* ready
             const id = yield* requireId(request.id, "id")
             const block = yield* findBlock(id).pipe(Effect.flatMap(checkBlock))
-            yield* block.accept
-            verified.delete(Id.toHex(id))
-            lastAccepted = { id: block.id, height: block.height }
-            yield* count(Metrics.blocksAccepted)
-            yield* updateGauges
+            yield* Effect.uninterruptible(
+              block.accept.pipe(
+                Effect.andThen(Effect.sync(() => {
+                  verified.delete(Id.toHex(id))
+                  lastAccepted = { id: block.id, height: block.height }
+                })),
+                Effect.andThen(count(Metrics.blocksAccepted)),
+                Effect.andThen(updateGauges)
+              )
+            )
             return {}
           }),
           handler,
@@ -958,10 +970,13 @@ export const make = <B extends Block>(
             yield* ready
             const id = yield* requireId(request.id, "id")
             const block = yield* findBlock(id).pipe(Effect.flatMap(checkBlock))
-            yield* block.reject
-            verified.delete(Id.toHex(id))
-            yield* count(Metrics.blocksRejected)
-            yield* updateGauges
+            yield* Effect.uninterruptible(
+              block.reject.pipe(
+                Effect.andThen(Effect.sync(() => verified.delete(Id.toHex(id)))),
+                Effect.andThen(count(Metrics.blocksRejected)),
+                Effect.andThen(updateGauges)
+              )
+            )
             return {}
           }),
           handler,

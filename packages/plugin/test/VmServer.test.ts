@@ -277,6 +277,33 @@ describe("VmServer", () => {
       expect(recorded.shutdowns).toBe(1)
     }))
 
+  it.live("a cancelled Initialize leaves nothing open and can be retried", () =>
+    Effect.gen(function*() {
+      let attempts = 0
+      let opened = 0
+      let closed = 0
+      const base = stubVm(fresh())
+      const { address } = yield* ChainVmServer.serveLocal({
+        ...base,
+        initialize: (context) => (++attempts === 1 ? Effect.never : base.initialize(context))
+      }, {
+        connectDatabase: () =>
+          Effect.acquireRelease(
+            Effect.sync(() => opened++).pipe(Effect.andThen(MemoryDatabase.make)),
+            () => Effect.sync(() => closed++)
+          )
+      })
+      const { transport } = yield* GrpcClient.transport(address)
+      const vm = createClient(VM, transport)
+      const cancelled = yield* fails(() => vm.initialize(initialize, { timeoutMs: 200 }))
+      expect(cancelled.code).toBe(Code.DeadlineExceeded)
+      yield* Effect.sleep("50 millis")
+      expect([opened, closed]).toEqual([1, 1])
+      const init = yield* call(() => vm.initialize(initialize))
+      expect(init.height).toBe(0n)
+      expect([attempts, opened, closed]).toEqual([2, 2, 1])
+    }))
+
   it.live("Initialize reports an unreachable database", () =>
     Effect.gen(function*() {
       const { address } = yield* ChainVmServer.serveLocal(stubVm(fresh()), {
