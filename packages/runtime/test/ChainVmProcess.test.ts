@@ -134,6 +134,18 @@ describe("ChainVm.layer over a plugin subprocess", () => {
     ))
 })
 
+describe("ChainVm.layer launch failures", () => {
+  it.live("a plugin that cannot start fails the layer with the typed LaunchError", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(
+        Effect.gen(function*() {
+          return yield* ChainVm
+        }).pipe(Effect.provide(ChainVm.layer({ path: "/no/such/plugin" }).pipe(Layer.provide(captureLogs().layer))))
+      )
+      expect(error._tag).toBe("SpawnFailed")
+    }))
+})
+
 const payloadChain = fileURLToPath(new URL("../../../examples/payload-chain/bin/payload-chain", import.meta.url))
 
 describe("ChainVm.layer over the example VM (examples/payload-chain)", () => {
