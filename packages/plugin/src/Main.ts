@@ -11,7 +11,9 @@
  *   when its parent (the node) is gone, and never hangs on exit: a stop that takes longer
  *   than a bound ends with `process.exit`.
  */
-import { NodeRuntime } from "@effect/platform-node"
+// The module itself, not the package index (which loads every platform module: ~350 ms of
+// startup that a plugin spends before its handshake).
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit, type Fiber } from "effect"
 
 export const runMain = <E>(program: Effect.Effect<unknown, E>): void =>
