@@ -1,35 +1,42 @@
-// The suite's leak check: after every test file has run, no plugin process started by the
-// tests (TypeScript fixtures, example VMs, Go interop binaries) may still be alive.
+// The suite's global setup: builds the Go interop peers, and checks at the end that no
+// process started by the tests (plugins, the processes they started, test hosts) survives.
 import { spawnSync } from "node:child_process"
+import { randomUUID } from "node:crypto"
 import { readdirSync, readFileSync } from "node:fs"
 import { resolve } from "node:path"
 
 const root = resolve(import.meta.dirname, "..")
-const escaped = root.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
-// Where the plugins the tests launch live; a process running one of them is a test's child.
-const pluginPath = new RegExp(`${escaped}/(packages/[^/]+/test/fixtures/|examples/|interop/go/bin/)`)
+
+// Every process the tests start inherits this marker: test workers inherit it from here, and
+// the runtime (like the Go nodes) passes its GRPC_* variables on to every plugin it launches.
+const MARKER = "GRPC_VMRE_TEST_RUN"
+const runId = randomUUID()
 
 const survivors = (): Array<string> => {
   const found: Array<string> = []
   for (const entry of readdirSync("/proc")) {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
+    let environ: string
     let cmdline: string
     try {
+      environ = readFileSync(`/proc/${entry}/environ`, "utf8")
       cmdline = readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " ").trim()
     } catch {
-      continue // exited while we looked
+      continue // exited while we looked, or a kernel thread
     }
-    if (!pluginPath.test(cmdline) || cmdline.includes("vitest") || cmdline.includes("go build")) continue
+    if (!environ.split("\0").includes(`${MARKER}=${runId}`)) continue
+    if (cmdline.includes("vitest")) continue // the test workers themselves
+    const state = readFileSync(`/proc/${entry}/stat`, "utf8").split(") ")[1]?.[0]
+    if (state === "Z") continue // dead, waiting to be reaped by its parent
     found.push(`${entry}: ${cmdline}`)
   }
   return found
 }
 
-/**
- * Builds the Go interop peers (interop/go/bin/plugin and host) when their sources changed.
- * Without a Go toolchain the Go tests skip locally, but CI (CI=true) must have it.
- */
 export const setup = (): void => {
+  process.env[MARKER] = runId
+  // Builds interop/go/bin/{plugin,host} when their inputs changed. Without a Go toolchain the
+  // Go tests skip locally, but CI (CI=true) must have it.
   const build = spawnSync("bash", [`${root}/interop/go/build.sh`], { stdio: "inherit", timeout: 300_000 })
   if (build.status !== 0) {
     const why = `interop/go/build.sh failed (exit ${build.status}); run interop/go/install-deps.sh to install Go`
