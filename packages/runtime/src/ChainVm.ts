@@ -30,13 +30,13 @@ import {
   type ServiceImpl,
   type Transport
 } from "@connectrpc/connect"
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node"
 import {
   type MetricFamily as PbMetricFamily,
   MetricSchema,
   MetricType as PbMetricType
 } from "@vmre/proto/io/prometheus/client/metrics_pb"
 import * as pb from "@vmre/proto/vm/vm_pb"
+import { GrpcClient } from "@vmre/transport"
 import { type Config, Context, DateTime, Duration, Effect, Layer, Option, Schema, type Scope } from "effect"
 import {
   Closed,
@@ -349,17 +349,9 @@ export interface ChainVmClient {
 export class ChainVmInstance extends Context.Service<ChainVmInstance, VmInstance>()("@vmre/runtime/ChainVmInstance") {}
 
 /** What the client needs of a plugin process: to notice its death and tell why. */
-export type VmProcessView = Pick<VmInstance, "pid" | "exit" | "exitStatus" | "stderrTail">
+export type VmProcessView = Pick<VmInstance, "pid" | "exit" | "exitStatus" | "stderrTail" | "drained">
 
-/** HTTP/2 keepalive of the client connection; the defaults are the Go nodes'. */
-export interface KeepaliveOptions {
-  /** PING every (default 30 s). */
-  readonly intervalMillis?: number | undefined
-  /** A PING unanswered this long kills the connection (default 10 s). */
-  readonly timeoutMillis?: number | undefined
-  /** Also PING connections without calls in flight (default true). */
-  readonly idle?: boolean | undefined
-}
+export type KeepaliveOptions = GrpcClient.KeepaliveOptions
 
 export interface ClientOptions {
   /** Bound on every call without its own entry in `timeouts` (default 30 s). */
@@ -453,34 +445,11 @@ const DEFAULT_TIMEOUTS: Partial<Record<RpcName, Duration.Duration>> = {
 }
 const DEFAULT_SHUTDOWN_TIMEOUT = Duration.seconds(5)
 
-const connection = (address: string, options: ClientOptions) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const baseUrl = `http://${address}`
-      const sessionManager = new Http2SessionManager(baseUrl, {
-        pingIntervalMs: options.keepalive?.intervalMillis ?? 30_000,
-        pingTimeoutMs: options.keepalive?.timeoutMillis ?? 10_000,
-        pingIdleConnection: options.keepalive?.idle ?? true,
-        connectTimeoutMs: options.connectTimeout === undefined ? 5_000 : Duration.toMillis(options.connectTimeout)
-      })
-      const transport = createGrpcTransport({
-        baseUrl,
-        sessionManager,
-        // Unlimited as on the Go side (Connect's ceiling is 4 GiB per message).
-        readMaxBytes: 0xffffffff,
-        writeMaxBytes: 0xffffffff
-      })
-      return { sessionManager, transport, closed: false }
-    }),
-    (connection) =>
-      Effect.sync(() => {
-        connection.closed = true
-        connection.sessionManager.abort()
-      })
-  )
-
 const make = Effect.fnUntraced(function*(options: ConnectOptions) {
-  const conn = yield* connection(options.address, options)
+  const conn = yield* GrpcClient.transport(options.address, {
+    keepalive: options.keepalive,
+    connectTimeoutMillis: options.connectTimeout === undefined ? undefined : Duration.toMillis(options.connectTimeout)
+  })
   // gRPC "wait for ready": (re)connect with a backoff until the connection is up; the
   // call's timeout and the process's exit bound the wait.
   const ready = Effect.gen(function*() {
@@ -495,7 +464,7 @@ const make = Effect.fnUntraced(function*(options: ConnectOptions) {
     options,
     ready,
     process: options.process,
-    isClosed: () => conn.closed
+    isClosed: conn.isClosed
   })
 })
 
@@ -598,8 +567,8 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
 
   const exited = (method: RpcName, view: VmProcessView, exit: ProcessExit) =>
     Effect.gen(function*() {
-      // Give the last stderr lines a moment to arrive through the pipe.
-      yield* Effect.sleep(Duration.millis(50))
+      // The last stderr lines are still in the pipe: read it to its end first (bounded).
+      yield* view.drained(Duration.millis(500))
       return yield* new VmProcessExited({
         method,
         pid: view.pid,

@@ -8,16 +8,29 @@ import { Effect, type Scope } from "effect"
 export interface GrpcTransport {
   readonly transport: Transport
   readonly sessionManager: Http2SessionManager
+  /** Whether the scope that owns this transport has closed it. */
+  readonly isClosed: () => boolean
+}
+
+/** HTTP/2 keepalive of the connection; the defaults are the Go nodes'. */
+export interface KeepaliveOptions {
+  /** PING every (default 30 s). */
+  readonly intervalMillis?: number | undefined
+  /** A PING unanswered this long kills the connection (default 10 s). */
+  readonly timeoutMillis?: number | undefined
+  /** Also PING connections without calls in flight (default true). */
+  readonly idle?: boolean | undefined
 }
 
 export interface GrpcTransportOptions {
-  /** Bound on establishing the HTTP/2 connection. */
-  readonly connectTimeoutMillis?: number
+  /** Bound on establishing the HTTP/2 connection (default 5 s). */
+  readonly connectTimeoutMillis?: number | undefined
+  readonly keepalive?: KeepaliveOptions | undefined
 }
 
 /**
  * A transport to `host:port` whose HTTP/2 session is aborted when the scope closes.
- * Keepalive as upstream: ping every 30 s, 10 s timeout, also on idle connections.
+ * Keepalive as upstream by default: ping every 30 s, 10 s timeout, also on idle connections.
  */
 export const transport = (
   address: string,
@@ -27,9 +40,9 @@ export const transport = (
     Effect.sync(() => {
       const baseUrl = `http://${address}`
       const sessionManager = new Http2SessionManager(baseUrl, {
-        pingIntervalMs: 30_000,
-        pingTimeoutMs: 10_000,
-        pingIdleConnection: true,
+        pingIntervalMs: options.keepalive?.intervalMillis ?? 30_000,
+        pingTimeoutMs: options.keepalive?.timeoutMillis ?? 10_000,
+        pingIdleConnection: options.keepalive?.idle ?? true,
         connectTimeoutMs: options.connectTimeoutMillis ?? 5_000
       })
       const transport = createGrpcTransport({
@@ -39,7 +52,12 @@ export const transport = (
         readMaxBytes: 0xffffffff,
         writeMaxBytes: 0xffffffff
       })
-      return { transport, sessionManager }
+      let closed = false
+      return { transport, sessionManager, isClosed: () => closed, close: () => (closed = true) }
     }),
-    ({ sessionManager }) => Effect.sync(() => sessionManager.abort())
-  )
+    ({ close, sessionManager }) =>
+      Effect.sync(() => {
+        close()
+        sessionManager.abort()
+      })
+  ).pipe(Effect.map(({ isClosed, sessionManager, transport }): GrpcTransport => ({ transport, sessionManager, isClosed })))
