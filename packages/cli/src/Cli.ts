@@ -4,8 +4,29 @@
  * Exit codes: 0 success, 1 the plugin failed (launch, handshake, or `run`'s plugin exited on
  * its own), 2 bad usage, 130 interrupted (except `vmre run`, whose normal end is a signal).
  */
-import { type Errors, type LaunchConfig, Runtime, type VmInstance } from "@vmre/runtime"
-import { Console, Effect, type LogLevel, Option, References, Runtime as EffectRuntime, Schema, type Scope } from "effect"
+import {
+  ChainVm,
+  Checksum,
+  Durations,
+  type Errors,
+  type LaunchConfig,
+  Lifecycle,
+  Runtime,
+  Supervisor,
+  type VmInstance
+} from "@vmre/runtime"
+import {
+  Console,
+  Effect,
+  Exit,
+  type LogLevel,
+  Option,
+  References,
+  Runtime as EffectRuntime,
+  Schema,
+  Scope,
+  Stream
+} from "effect"
 import { Command, Flag, GlobalFlag } from "effect/cli"
 import * as path from "node:path"
 import { launchFlags, toLaunchConfig } from "./LaunchFlags.ts"
@@ -40,30 +61,54 @@ const withLogLevel = (fallback: LogLevel.LogLevel) => <A, E, R>(effect: Effect.E
     return yield* Effect.provideService(effect, References.MinimumLogLevel, Option.getOrElse(level, () => fallback))
   })
 
+type Launcher = Supervisor.Launcher
+
 /**
- * A fact read from the live VM between the handshake and the stop, reported under `field`
- * (JSON key and text label). The ChainVM client's `Version` and `Health` RPCs go in
- * {@link probes}: `{ field: "version", run: (vm) => ... }`.
+ * How a plugin is started: by default through `ChainVm.launch`, whose stop sequence calls
+ * `vm.VM/Shutdown` before SIGTERM as the Go nodes do; `--handshake-only` skips vm.VM entirely.
  */
-export interface Probe {
-  readonly field: string
-  readonly run: (vm: VmInstance) => Effect.Effect<unknown, never, Scope.Scope>
-}
+const launcherFor = (handshakeOnly: boolean) =>
+  Effect.map(Runtime, (runtime): Launcher =>
+    handshakeOnly ? runtime.launch : (config) =>
+      ChainVm.launch(config).pipe(Effect.map(({ vm }) => vm), Effect.provideService(Runtime, runtime)))
 
-export const probes: ReadonlyArray<Probe> = []
+/** How the plugin ended, as far as it is known once its scope has closed (the stop is bounded). */
+const exitOf = (vm: VmInstance) =>
+  Effect.map(vm.exitStatus, Option.getOrElse((): Errors.ProcessExit => ({ code: null, signal: "SIGKILL" })))
 
-/** Launch, probe, stop (timed). */
-export const checkPlugin = Effect.fn("checkPlugin")(function*(config: LaunchConfig, probes: ReadonlyArray<Probe>) {
-  const runtime = yield* Runtime
-  return yield* Effect.scoped(Effect.gen(function*() {
-    const vm = yield* runtime.launch(config)
-    const results = yield* Effect.forEach(probes, (probe) => Effect.map(probe.run(vm), (value) => [probe.field, value]))
-    const [stopDuration, exit] = yield* Effect.timed(vm.stop)
-    return { plugin: vm.path, vm, probes: Object.fromEntries(results), stopDuration, exit } satisfies Report.CheckPassed
-  }))
+export type CheckError = Errors.LaunchError | Errors.VmCallError
+
+/**
+ * Launch, ask `Version` and `Health` as a node does at registration (a plugin that cannot
+ * answer `Version` fails the check; `Health` is reported either way), then stop it through
+ * the full stop sequence, timed.
+ */
+export const checkPlugin = Effect.fn("checkPlugin")(function*(
+  config: LaunchConfig,
+  options: { readonly handshakeOnly: boolean; readonly sha256: boolean }
+) {
+  const facts: Record<string, unknown> = {}
+  if (options.sha256) facts.sha256 = yield* Checksum.sha256(path.resolve(config.path))
+  const scope = yield* Scope.make()
+  return yield* Effect.gen(function*() {
+    let vm: VmInstance
+    if (options.handshakeOnly) {
+      vm = yield* (yield* launcherFor(true))(config).pipe(Scope.provide(scope))
+    } else {
+      const launched = yield* ChainVm.launch(config).pipe(Scope.provide(scope))
+      vm = launched.vm
+      facts.version = yield* launched.client.version()
+      const health = yield* Effect.result(launched.client.health())
+      if (health._tag === "Success") facts.health = health.success
+      else facts.healthError = health.failure.message
+    }
+    const [stopDuration] = yield* Effect.timed(Scope.close(scope, Exit.void))
+    const exit = yield* exitOf(vm)
+    return { plugin: vm.path, vm, probes: facts, stopDuration, exit } satisfies Report.CheckPassed
+  }).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
 })
 
-const launchFailed = (error: Errors.LaunchError) =>
+const launchFailed = (error: CheckError | Errors.SpawnFailed) =>
   Effect.andThen(Console.error(error.message), new Reported({ code: ExitCode.pluginFailed }))
 
 const check = Command.make(
@@ -77,11 +122,15 @@ const check = Command.make(
     verbose: Flag.Boolean("verbose").pipe(
       Flag.withDescription("Show every line the plugin writes (by default only its warnings and errors)"),
       Flag.withDefault(false)
+    ),
+    sha256: Flag.Boolean("sha256").pipe(
+      Flag.withDescription("Also print the SHA-256 of PLUGIN (the digest to pin with --expect-sha256)"),
+      Flag.withDefault(false)
     )
   },
   Effect.fn("vmre check")(function*(input) {
     const plugin = path.resolve(input.plugin)
-    yield* checkPlugin(toLaunchConfig(input), probes).pipe(
+    yield* checkPlugin(toLaunchConfig(input), { handshakeOnly: input.handshakeOnly, sha256: input.sha256 }).pipe(
       Effect.matchEffect({
         onSuccess: (report) =>
           Console.log(input.json ? JSON.stringify(Report.passedJson(report)) : Report.passedText(report)),
@@ -111,32 +160,87 @@ const check = Command.make(
 )
 
 /** Keeps the plugin running until a signal (exit 0) or until it exits on its own (exit 1). */
-const runPlugin = Effect.fn("runPlugin")(function*(config: LaunchConfig) {
-  const runtime = yield* Runtime
-  return yield* Effect.scoped(Effect.gen(function*() {
-    const vm = yield* runtime.launch(config).pipe(Effect.catch(launchFailed))
-    signalIsNormalStop = true
-    yield* Console.error(Report.runningText(vm))
-    yield* vm.exit.pipe(
-      Effect.onInterrupt(() =>
-        Effect.timed(vm.stop).pipe(
-          Effect.flatMap(([stopDuration, exit]) => Console.error(Report.stoppedText(vm, exit, stopDuration)))
-        )
-      )
+const runPlugin = Effect.fn("runPlugin")(function*(config: LaunchConfig, handshakeOnly: boolean) {
+  const launch = yield* launcherFor(handshakeOnly)
+  const scope = yield* Scope.make()
+  const vm = yield* launch(config).pipe(
+    Scope.provide(scope),
+    Effect.onError(() => Scope.close(scope, Exit.void)),
+    Effect.catch(launchFailed)
+  )
+  signalIsNormalStop = true
+  yield* Console.error(Report.runningText(vm))
+  yield* vm.exit.pipe(
+    Effect.onInterrupt(() =>
+      Effect.gen(function*() {
+        const [stopDuration] = yield* Effect.timed(Scope.close(scope, Exit.void))
+        yield* Console.error(Report.stoppedText(vm, yield* exitOf(vm), stopDuration))
+      })
     )
-    signalIsNormalStop = false
-    // It exited on its own; stop only drains its last output.
-    const exit = yield* vm.stop
-    yield* Console.error(Report.exitedText(vm, exit, yield* vm.stderrTail))
-    return yield* new Reported({ code: ExitCode.pluginFailed })
-  }))
+  )
+  signalIsNormalStop = false
+  // It exited on its own; closing its scope only drains its last output.
+  yield* Scope.close(scope, Exit.void)
+  yield* Console.error(Report.exitedText(vm, yield* exitOf(vm), yield* vm.stderrTail))
+  return yield* new Reported({ code: ExitCode.pluginFailed })
 })
+
+/** Like {@link runPlugin}, relaunching the plugin when it exits, until the policy gives up (exit 1). */
+const superviseRun = Effect.fn("superviseRun")(function*(
+  config: LaunchConfig,
+  handshakeOnly: boolean,
+  policy: Supervisor.RestartPolicy
+) {
+  const lifecycle = yield* Lifecycle
+  yield* lifecycle.events.pipe(
+    Stream.runForEach((event) =>
+      event._tag === "Restarting" ?
+        Console.error(`vmre: ${event.name} ended (${event.reason}); restart ${event.attempt} in a row`) :
+        event._tag === "Ready" && signalIsNormalStop ?
+        Console.error(`vmre: ${event.name} (pid ${event.pid}) is serving again at ${event.vmAddr}`) :
+        Effect.void
+    ),
+    Effect.forkScoped
+  )
+  const supervised = yield* Supervisor.supervise(config, policy, yield* launcherFor(handshakeOnly)).pipe(
+    Effect.catch(launchFailed)
+  )
+  signalIsNormalStop = true
+  yield* Console.error(Report.runningText(yield* supervised.current.pipe(Effect.orDie)))
+  const gaveUp = yield* Effect.flip(supervised.done)
+  signalIsNormalStop = false
+  yield* Console.error(`vmre: ${gaveUp.message}`)
+  return yield* new Reported({ code: ExitCode.pluginFailed })
+}, Effect.scoped)
 
 const run = Command.make(
   "run",
-  launchFlags,
+  {
+    ...launchFlags,
+    restart: Flag.Boolean("restart").pipe(
+      Flag.withDescription("Relaunch the plugin whenever it exits on its own (backoff from 100 ms to 15 s)"),
+      Flag.withDefault(false)
+    ),
+    maxRestarts: Flag.Int("max-restarts").pipe(
+      Flag.withMetavar("N"),
+      Flag.withDescription("With --restart: give up after N restarts in a row of runs shorter than --min-uptime (default 5)"),
+      Flag.optional
+    ),
+    minUptime: Flag.String("min-uptime").pipe(
+      Flag.withMetavar("DURATION"),
+      Flag.withDescription("With --restart: a run this long was healthy and resets the count (default 10s)"),
+      Flag.filterMap(Durations.parse, () => Durations.HINT),
+      Flag.optional
+    )
+  },
   Effect.fn("vmre run")(function*(input) {
-    yield* runPlugin(toLaunchConfig(input)).pipe(withLogLevel("All"))
+    const config = toLaunchConfig(input)
+    yield* (input.restart ?
+      superviseRun(config, input.handshakeOnly, {
+        maxRestarts: Option.getOrUndefined(input.maxRestarts),
+        minUptime: Option.getOrUndefined(input.minUptime)
+      }) :
+      runPlugin(config, input.handshakeOnly)).pipe(withLogLevel("All"))
   })
 ).pipe(
   Command.withShortDescription("Launch a plugin and keep it running until Ctrl-C or SIGTERM"),

@@ -69,6 +69,27 @@ export const launchFlags = {
   inheritEnv: Flag.Boolean("inherit-env").pipe(
     Flag.withDescription("Pass this process's whole environment to the plugin (by default it gets only GRPC_* and GODEBUG*)"),
     Flag.withDefault(false)
+  ),
+  expectSha256: Flag.String("expect-sha256").pipe(
+    Flag.withMetavar("HEX"),
+    Flag.withDescription("Refuse to start PLUGIN unless its SHA-256 is HEX (vmre check --sha256 prints it)"),
+    Flag.filterMap(
+      (hex) => /^[0-9a-f]{64}$/i.test(hex.trim()) ? Option.some(hex.trim()) : Option.none(),
+      () => "a SHA-256 digest: 64 hexadecimal digits"
+    ),
+    Flag.optional
+  ),
+  requireSecret: Flag.Boolean("require-secret").pipe(
+    Flag.withDescription(
+      "Require the plugin to present a per-launch secret on Initialize (plugins written with @vmre/plugin do; Go plugins cannot)"
+    ),
+    Flag.withDefault(false)
+  ),
+  handshakeOnly: Flag.Boolean("handshake-only").pipe(
+    Flag.withDescription(
+      "Do not talk to the plugin's vm.VM service (no Version, Health or Shutdown calls): for plugins that only handshake"
+    ),
+    Flag.withDefault(false)
   )
 } as const
 
@@ -82,6 +103,9 @@ export interface LaunchInput {
   readonly envNames: ReadonlyArray<string>
   readonly env: ReadonlyArray<readonly [string, string]>
   readonly inheritEnv: boolean
+  readonly expectSha256: Option.Option<string>
+  readonly requireSecret: boolean
+  readonly handshakeOnly: boolean
 }
 
 /** The runtime's launch config; what is not given comes from the runtime's defaults. */
@@ -94,5 +118,7 @@ export const toLaunchConfig = (input: LaunchInput): LaunchConfig => ({
   protocolVersion: Option.getOrUndefined(input.protocol),
   handshakeTimeout: Option.getOrUndefined(input.handshakeTimeout),
   stopTimeout: Option.getOrUndefined(input.stopTimeout),
-  engineAddrEnvNames: input.envNames.length === 0 ? undefined : input.envNames
+  engineAddrEnvNames: input.envNames.length === 0 ? undefined : input.envNames,
+  sha256: Option.getOrUndefined(input.expectSha256),
+  requireSecret: input.requireSecret
 })

@@ -6,7 +6,8 @@ import { Errors, ProtocolVersion, type VmInstance } from "@vmre/runtime"
 import { Duration } from "effect"
 
 type ProcessExit = Errors.ProcessExit
-type LaunchError = Errors.LaunchError
+/** Any typed failure of a check: a launch error, or a failed call to the VM. */
+type CheckError = Errors.LaunchError | Errors.VmCallError
 
 /** A completed check: the plugin handshook and was stopped. */
 export interface CheckPassed {
@@ -40,10 +41,7 @@ export const passedText = (report: CheckPassed): string => {
   const width = Math.max(...rows.map(([label]) => label.length)) + 1
   const lines = [`ok: ${vm.name} handshook and stopped`, ...rows.map(([label, value]) => `  ${`${label}:`.padEnd(width)} ${value}`)]
   if (report.exit.signal === "SIGKILL") {
-    lines.push(
-      "  note: the plugin did not exit on SIGTERM within the stop timeout and was killed " +
-        "(Go plugins ignore SIGTERM until they get vm.VM/Shutdown)"
-    )
+    lines.push("  note: the plugin did not exit on SIGTERM within the stop timeout and was killed")
   }
   return lines.join("\n")
 }
@@ -62,13 +60,13 @@ export const passedJson = (report: CheckPassed) => ({
 })
 
 /** `{tag, message, ...the error's own fields}`: the fields differ per tag (see the runtime's Errors). */
-export const errorJson = (error: LaunchError): Record<string, unknown> => {
+export const errorJson = (error: CheckError): Record<string, unknown> => {
   const { _tag, ...fields } = { ...error } as Record<string, unknown>
   return { tag: _tag, message: error.message, ...fields }
 }
 
 /** The JSON report of a failed check. */
-export const failedJson = (plugin: string, error: LaunchError) => ({
+export const failedJson = (plugin: string, error: CheckError) => ({
   ok: false as const,
   plugin,
   error: errorJson(error)

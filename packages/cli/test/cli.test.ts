@@ -3,7 +3,11 @@ import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import { resolve } from "node:path"
-import { fixtureArgs, isAlive, repoRoot, start, vmre } from "./support.ts"
+import { createHash } from "node:crypto"
+import { mkdtempSync, readFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { examplePlugin, fixtureArgs, goPlugin, isAlive, repoRoot, start, vmre } from "./support.ts"
 
 const lines = (text: string) => text.split("\n").filter((line) => line !== "")
 
@@ -191,7 +195,74 @@ describe("vmre check", () => {
     }))
 })
 
+describe("vmre check of full vm.VM plugins", () => {
+  it.live("the example VM: Version and Health are reported, and Shutdown lets it exit 0", () =>
+    Effect.gen(function*() {
+      const result = yield* vmre(["check", examplePlugin, "--json", "--handshake-timeout", "30s"])
+      expect(result.code).toBe(0)
+      const report = json(result.stdout)
+      expect(report.version).toBe("payload-chain/0.1.0")
+      // The SDK answers Health only once the VM is initialized; check reports why.
+      expect(report.healthError).toMatch(/Health/)
+      expect(report.exit).toEqual({ code: 0, signal: null })
+      expect(isAlive(report.pid)).toBe(false)
+    }), 60_000)
+
+  it.live.skipIf(!existsSync(goPlugin) && process.env.CI !== "true")(
+    "a Go plugin (grpc-go): its version and health, and exit 0 after Shutdown instead of SIGKILL",
+    () =>
+      Effect.gen(function*() {
+        const result = yield* vmre(["check", goPlugin, "--json"])
+        expect(result.code).toBe(0)
+        const report = json(result.stdout)
+        expect(report.version).toBe("goplugin/0.1.0")
+        expect(report.health).toMatchObject({ healthy: true })
+        expect(report.exit).toEqual({ code: 0, signal: null })
+        expect(report.stopMs).toBeLessThan(5_000)
+      })
+  )
+
+  it.live("a plugin that handshakes but serves no vm.VM fails the check (Version is unimplemented)", () =>
+    Effect.gen(function*() {
+      const args = fixtureArgs("check", "normal", "--json").filter((arg) => arg !== "--handshake-only")
+      const result = yield* vmre(args)
+      expect(result.code).toBe(1)
+      const report = json(result.stdout)
+      expect(report.ok).toBe(false)
+      expect(report.error).toMatchObject({ tag: "VmCallFailed", method: "Version", code: "Unimplemented" })
+    }))
+
+  it.live("--sha256 prints the digest, and --expect-sha256 refuses any other binary", () =>
+    Effect.gen(function*() {
+      const digest = createHash("sha256").update(readFileSync(examplePlugin)).digest("hex")
+      const printed = yield* vmre(["check", examplePlugin, "--sha256", "--json", "--handshake-timeout", "30s"])
+      expect(json(printed.stdout).sha256).toBe(digest)
+      const pinned = yield* vmre(["check", examplePlugin, "--expect-sha256", "0".repeat(64), "--json"])
+      expect(pinned.code).toBe(1)
+      expect(json(pinned.stdout).error).toMatchObject({ tag: "ChecksumMismatch", actual: digest })
+    }), 60_000)
+
+  it.live("--require-secret: a plugin written with @vmre/plugin presents the launch secret", () =>
+    Effect.gen(function*() {
+      const result = yield* vmre(fixtureArgs("check", "normal", "--require-secret", "--json"))
+      expect(result.code).toBe(0)
+      expect(json(result.stdout).ok).toBe(true)
+    }))
+})
+
 describe("vmre run", () => {
+  it.live("--restart relaunches a plugin that crashed, and SIGTERM then stops it", () =>
+    Effect.gen(function*() {
+      const state = join(mkdtempSync(join(tmpdir(), "vmre-cli-")), "state")
+      const vmreProcess = yield* start([...fixtureArgs("run", "crash-once", "--restart"), "--env", `FIXTURE_STATE=${state}`])
+      const stderr = yield* vmreProcess.waitForStderr((text) => text.includes("is serving again"), 30_000)
+      expect(stderr).toMatch(/ended \(exit code 1.*\); restart 1 in a row/)
+      vmreProcess.child.kill("SIGTERM")
+      const finished = yield* vmreProcess.finished()
+      expect(finished.code).toBe(0)
+    }), 60_000)
+
+
   it.live("streams the plugin's lines, and on SIGTERM stops it and exits 0", () =>
     Effect.scoped(Effect.gen(function*() {
       const vmreProcess = yield* start(fixtureArgs("run", "normal", "--name", "fx"))

@@ -6,15 +6,20 @@ import { fileURLToPath } from "node:url"
 export const repoRoot = fileURLToPath(new URL("../../..", import.meta.url))
 export const bin = fileURLToPath(new URL("../bin/vmre.js", import.meta.url))
 export const fixture = fileURLToPath(new URL("../../runtime/test/fixtures/plugin.ts", import.meta.url))
+/** The example VM (a full vm.VM) and the Go plugin (grpc-go, built by the global setup). */
+export const examplePlugin = fileURLToPath(new URL("../../../examples/payload-chain/bin/payload-chain", import.meta.url))
+export const goPlugin = fileURLToPath(new URL("../../../interop/go/bin/plugin", import.meta.url))
 
 /**
- * `vmre <command> <node> <fixture.ts> ...flags`: the fixture plugin in the given mode. Unless the
- * flags say otherwise, the handshake may take 30 s (a loaded machine can exceed the default 5 s).
+ * `vmre <command> <node> <fixture.ts> --handshake-only ...flags`: the fixture plugin (which only
+ * handshakes: it serves no vm.VM) in the given mode. Unless the flags say otherwise, the
+ * handshake may take 30 s (a loaded machine can exceed the default 5 s).
  */
 export const fixtureArgs = (command: "check" | "run", mode: string, ...flags: Array<string>) => [
   command,
   process.execPath,
   fixture,
+  "--handshake-only",
   "--env",
   `FIXTURE_MODE=${mode}`,
   ...(flags.includes("--handshake-timeout") ? [] : ["--handshake-timeout", "30s"]),

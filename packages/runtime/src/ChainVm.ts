@@ -543,9 +543,11 @@ const classify = (method: RpcName, error: unknown): VmUnavailable | VmCallFailed
   const reason = connectError.rawMessage
   // Only an error status sent by the VM is the VM's own error; anything raised on this side
   // (connection refused or reset, stream aborted, deadline) means there was no answer.
-  const answered = connectError.isWireError &&
+  // Unimplemented is an answer too, also when it comes as HTTP 404 (as Connect servers send it for
+  // a method they do not serve) rather than as a gRPC status.
+  const answered = (connectError.isWireError &&
     connectError.code !== Code.Unavailable &&
-    connectError.code !== Code.DeadlineExceeded
+    connectError.code !== Code.DeadlineExceeded) || connectError.code === Code.Unimplemented
   return answered ? new VmCallFailed({ method, code, reason }) : new VmUnavailable({ method, code, reason })
 }
 

@@ -18,6 +18,9 @@ export interface RestartPolicy {
   readonly minUptime?: Duration.Input | undefined
 }
 
+/** How one run is launched; the default is `Runtime.launch` (e.g. `ChainVm.launch` adds its stop sequence). */
+export type Launcher = (config: LaunchConfig) => Effect.Effect<VmInstance, LaunchError, Scope.Scope>
+
 export const defaultSchedule: Schedule.Schedule<unknown, unknown> = Schedule.min([
   Schedule.exponential("100 millis"),
   Schedule.spaced("15 seconds")
@@ -49,9 +52,11 @@ export interface SupervisedVm {
  */
 export const supervise = Effect.fn("Supervisor.supervise")(function*(
   config: LaunchConfig,
-  policy: RestartPolicy = {}
+  policy: RestartPolicy = {},
+  launcher?: Launcher
 ): Effect.fn.Return<SupervisedVm, LaunchError, Scope.Scope | Runtime | Lifecycle> {
   const runtime = yield* Runtime
+  const launch = launcher ?? runtime.launch
   const lifecycle = yield* Lifecycle
   const parent = yield* Effect.scope
   const name = config.name ?? path.basename(config.path)
@@ -66,7 +71,7 @@ export const supervise = Effect.fn("Supervisor.supervise")(function*(
   // Each run has its own scope, closed when the run ends.
   const launchRun = Effect.gen(function*() {
     const scope = yield* Scope.fork(parent)
-    const vm = yield* runtime.launch(config).pipe(
+    const vm = yield* launch(config).pipe(
       Scope.provide(scope),
       Effect.onError(() => Scope.close(scope, Exit.void))
     )
