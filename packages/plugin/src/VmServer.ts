@@ -26,6 +26,7 @@
  * Gather, WaitForEvent, peer and app messages run concurrently with them.
  */
 import type { MessageInitShape } from "@bufbuild/protobuf"
+import { type Timestamp, timestampDate } from "@bufbuild/protobuf/wkt"
 import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect"
 import {
   type BuildBlockResponseSchema,
@@ -46,6 +47,9 @@ import type { Block } from "./Block.ts"
 import { type ChainVM, Closed, type EngineEvent, type InitializeContext, NotFound, type StateSyncMode, type VmState } from "./ChainVm.ts"
 import * as Id from "./Id.ts"
 import * as Metrics from "./Metrics.ts"
+
+/** An app request's deadline; upstream always sets it, the epoch stands in for a missing one. */
+const deadlineOf = (deadline: Timestamp | undefined): Date => deadline === undefined ? new Date(0) : timestampDate(deadline)
 
 export interface VmServerOptions {
   /**
@@ -269,6 +273,10 @@ export const make = <B extends Block>(
           )
       }
     })
+
+    /** A notification from the engine (app messages): forwarded to the VM's optional handler once initialized. */
+    const forward = (method: string, handler: HandlerContext, call: Effect.Effect<void, unknown> | undefined) =>
+      run(method, Effect.andThen(ready, call ?? Effect.void).pipe(Effect.as({})), handler)
 
     /** A verified block, or the VM's. */
     const findBlock = (id: Uint8Array): Effect.Effect<B, unknown> =>
@@ -632,121 +640,53 @@ export const make = <B extends Block>(
         ),
 
       appRequest: (request, handler) =>
-        run(
-          "AppRequest",
-          Effect.gen(function*() {
-            yield* ready
-            if (vm.appRequest !== undefined) {
-              yield* vm.appRequest({
-                nodeId: request.nodeId,
-                requestId: request.requestId,
-                deadline: request.deadline === undefined
-                  ? new Date(0)
-                  : new Date(Number(request.deadline.seconds) * 1000 + Math.floor(request.deadline.nanos / 1e6)),
-                request: request.request
-              })
-            }
-            return {}
-          }),
-          handler
-        ),
+        forward("AppRequest", handler, vm.appRequest?.({
+          nodeId: request.nodeId,
+          requestId: request.requestId,
+          deadline: deadlineOf(request.deadline),
+          request: request.request
+        })),
 
       appRequestFailed: (request, handler) =>
-        run(
-          "AppRequestFailed",
-          Effect.gen(function*() {
-            yield* ready
-            if (vm.appRequestFailed !== undefined) {
-              yield* vm.appRequestFailed({
-                nodeId: request.nodeId,
-                requestId: request.requestId,
-                errorCode: request.errorCode,
-                errorMessage: request.errorMessage
-              })
-            }
-            return {}
-          }),
-          handler
-        ),
+        forward("AppRequestFailed", handler, vm.appRequestFailed?.({
+          nodeId: request.nodeId,
+          requestId: request.requestId,
+          errorCode: request.errorCode,
+          errorMessage: request.errorMessage
+        })),
 
       appResponse: (request, handler) =>
-        run(
-          "AppResponse",
-          Effect.gen(function*() {
-            yield* ready
-            if (vm.appResponse !== undefined) {
-              yield* vm.appResponse({ nodeId: request.nodeId, requestId: request.requestId, response: request.response })
-            }
-            return {}
-          }),
-          handler
-        ),
+        forward("AppResponse", handler, vm.appResponse?.({
+          nodeId: request.nodeId,
+          requestId: request.requestId,
+          response: request.response
+        })),
 
       appGossip: (request, handler) =>
-        run(
-          "AppGossip",
-          Effect.gen(function*() {
-            yield* ready
-            if (vm.appGossip !== undefined) yield* vm.appGossip({ nodeId: request.nodeId, msg: request.msg })
-            return {}
-          }),
-          handler
-        ),
+        forward("AppGossip", handler, vm.appGossip?.({ nodeId: request.nodeId, msg: request.msg })),
 
       crossChainAppRequest: (request, handler) =>
-        run(
-          "CrossChainAppRequest",
-          Effect.gen(function*() {
-            yield* ready
-            if (vm.crossChainAppRequest !== undefined) {
-              yield* vm.crossChainAppRequest({
-                chainId: request.chainId,
-                requestId: request.requestId,
-                deadline: request.deadline === undefined
-                  ? new Date(0)
-                  : new Date(Number(request.deadline.seconds) * 1000 + Math.floor(request.deadline.nanos / 1e6)),
-                request: request.request
-              })
-            }
-            return {}
-          }),
-          handler
-        ),
+        forward("CrossChainAppRequest", handler, vm.crossChainAppRequest?.({
+          chainId: request.chainId,
+          requestId: request.requestId,
+          deadline: deadlineOf(request.deadline),
+          request: request.request
+        })),
 
       crossChainAppRequestFailed: (request, handler) =>
-        run(
-          "CrossChainAppRequestFailed",
-          Effect.gen(function*() {
-            yield* ready
-            if (vm.crossChainAppRequestFailed !== undefined) {
-              yield* vm.crossChainAppRequestFailed({
-                chainId: request.chainId,
-                requestId: request.requestId,
-                errorCode: request.errorCode,
-                errorMessage: request.errorMessage
-              })
-            }
-            return {}
-          }),
-          handler
-        ),
+        forward("CrossChainAppRequestFailed", handler, vm.crossChainAppRequestFailed?.({
+          chainId: request.chainId,
+          requestId: request.requestId,
+          errorCode: request.errorCode,
+          errorMessage: request.errorMessage
+        })),
 
       crossChainAppResponse: (request, handler) =>
-        run(
-          "CrossChainAppResponse",
-          Effect.gen(function*() {
-            yield* ready
-            if (vm.crossChainAppResponse !== undefined) {
-              yield* vm.crossChainAppResponse({
-                chainId: request.chainId,
-                requestId: request.requestId,
-                response: request.response
-              })
-            }
-            return {}
-          }),
-          handler
-        ),
+        forward("CrossChainAppResponse", handler, vm.crossChainAppResponse?.({
+          chainId: request.chainId,
+          requestId: request.requestId,
+          response: request.response
+        })),
 
       getAncestors: (request, handler) =>
         run(
