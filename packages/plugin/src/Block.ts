@@ -5,8 +5,7 @@
  * The SDK never interprets `bytes`; it only hands them to the node (BuildBlock, GetBlock,
  * GetAncestors) and back to the VM's `parseBlock` (ParseBlock, BlockVerify).
  */
-import { create } from "@bufbuild/protobuf"
-import { type Timestamp, TimestampSchema } from "@bufbuild/protobuf/wkt"
+import { type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt"
 import { DateTime, type Effect } from "effect"
 import * as Id from "./Id.ts"
 
@@ -65,8 +64,7 @@ export const toTimestamp = (date: Date): { readonly timestamp: Timestamp } | { r
   if (seconds < MIN_SECONDS || seconds > MAX_SECONDS) {
     return { problem: `the timestamp ${date.toISOString()} is outside the range of google.protobuf.Timestamp` }
   }
-  const nanos = (ms - Number(seconds) * 1000) * 1_000_000
-  return { timestamp: create(TimestampSchema, { seconds, nanos }) }
+  return { timestamp: timestampFromMs(ms) }
 }
 
 /** Checks what the wire requires of a block the VM returned; the reason if it is unfit. */

@@ -18,7 +18,7 @@
  * - {@link ChainVm.layerTest}: a client of an in-process `vm.VM` implementation, for tests.
  */
 import { create, isFieldSet } from "@bufbuild/protobuf"
-import { type Duration as PbDuration, DurationSchema, type Timestamp, TimestampSchema } from "@bufbuild/protobuf/wkt"
+import { type Duration as PbDuration, DurationSchema, type Timestamp, timestampFromMs, timestampMs } from "@bufbuild/protobuf/wkt"
 import {
   type CallOptions,
   type Client,
@@ -1118,7 +1118,7 @@ const sendTimestamp = (field: string, value: DateTime.DateTime): Timestamp => {
   if (!Number.isFinite(millis) || BigInt(seconds) < MIN_SECONDS || BigInt(seconds) > MAX_SECONDS) {
     throw new Unencodable(`${field} is outside the range of a protobuf Timestamp (years 1 to 9999)`)
   }
-  return create(TimestampSchema, { seconds: BigInt(seconds), nanos: (millis - seconds * 1000) * 1_000_000 })
+  return timestampFromMs(millis)
 }
 
 const readTimestamp = (field: string, value: Timestamp | undefined): DateTime.Utc => {
@@ -1126,7 +1126,7 @@ const readTimestamp = (field: string, value: Timestamp | undefined): DateTime.Ut
   if (value.seconds < MIN_SECONDS || value.seconds > MAX_SECONDS || value.nanos < 0 || value.nanos > 999_999_999) {
     throw new Malformed(`${field} is not a valid timestamp (seconds ${value.seconds}, nanos ${value.nanos})`)
   }
-  return DateTime.makeUnsafe(Number(value.seconds) * 1000 + Math.floor(value.nanos / 1_000_000))
+  return DateTime.makeUnsafe(timestampMs(value))
 }
 
 const readId = (field: string, value: Uint8Array): Id => {
