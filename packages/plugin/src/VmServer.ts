@@ -117,6 +117,14 @@ const toConnectError = (cause: Cause.Cause<unknown>): ConnectError => {
   return rpcError(messageOf(error), Code.Unknown)
 }
 
+/** Upstream converts ids with ids.ToNodeID / ids.ToID, which refuse any other length. */
+const requireLength = (bytes: Uint8Array, field: string, length: number): Effect.Effect<void, ConnectError> =>
+  bytes.length === length
+    ? Effect.void
+    : Effect.fail(rpcError(`${field} must be ${length} bytes, got ${bytes.length}`, Code.InvalidArgument))
+const requireNodeId = (bytes: Uint8Array) => requireLength(bytes, "node_id", Id.NODE_ID_LENGTH)
+const requireChainId = (bytes: Uint8Array) => requireLength(bytes, "chain_id", Id.ID_LENGTH)
+
 const requireId = (bytes: Uint8Array, field: string): Effect.Effect<Uint8Array, ConnectError> =>
   Id.isId(bytes)
     ? Effect.succeed(bytes)
@@ -274,9 +282,16 @@ export const make = <B extends Block>(
       }
     })
 
-    /** A notification from the engine (app messages): forwarded to the VM's optional handler once initialized. */
-    const forward = (method: string, handler: HandlerContext, call: Effect.Effect<void, unknown> | undefined) =>
-      run(method, Effect.andThen(ready, call ?? Effect.void).pipe(Effect.as({})), handler)
+    /**
+     * A notification from the engine (peers, app messages): its ids checked, then forwarded to
+     * the VM's optional handler once initialized.
+     */
+    const forward = (
+      method: string,
+      handler: HandlerContext,
+      check: Effect.Effect<void, ConnectError>,
+      call: Effect.Effect<void, unknown> | undefined
+    ) => run(method, Effect.andThen(ready, Effect.andThen(check, call ?? Effect.void)).pipe(Effect.as({})), handler)
 
     /** A verified block, or the VM's. */
     const findBlock = (id: Uint8Array): Effect.Effect<B, unknown> =>
@@ -511,33 +526,15 @@ export const make = <B extends Block>(
         ),
 
       connected: (request, handler) =>
-        run(
-          "Connected",
-          Effect.gen(function*() {
-            yield* ready
-            if (vm.connected !== undefined) {
-              yield* vm.connected(request.nodeId, {
-                name: request.name,
-                major: request.major,
-                minor: request.minor,
-                patch: request.patch
-              })
-            }
-            return {}
-          }),
-          handler
-        ),
+        forward("Connected", handler, requireNodeId(request.nodeId), vm.connected?.(request.nodeId, {
+          name: request.name,
+          major: request.major,
+          minor: request.minor,
+          patch: request.patch
+        })),
 
       disconnected: (request, handler) =>
-        run(
-          "Disconnected",
-          Effect.gen(function*() {
-            yield* ready
-            if (vm.disconnected !== undefined) yield* vm.disconnected(request.nodeId)
-            return {}
-          }),
-          handler
-        ),
+        forward("Disconnected", handler, requireNodeId(request.nodeId), vm.disconnected?.(request.nodeId)),
 
       buildBlock: (request, handler) =>
         run(
@@ -640,7 +637,7 @@ export const make = <B extends Block>(
         ),
 
       appRequest: (request, handler) =>
-        forward("AppRequest", handler, vm.appRequest?.({
+        forward("AppRequest", handler, requireNodeId(request.nodeId), vm.appRequest?.({
           nodeId: request.nodeId,
           requestId: request.requestId,
           deadline: deadlineOf(request.deadline),
@@ -648,7 +645,7 @@ export const make = <B extends Block>(
         })),
 
       appRequestFailed: (request, handler) =>
-        forward("AppRequestFailed", handler, vm.appRequestFailed?.({
+        forward("AppRequestFailed", handler, requireNodeId(request.nodeId), vm.appRequestFailed?.({
           nodeId: request.nodeId,
           requestId: request.requestId,
           errorCode: request.errorCode,
@@ -656,17 +653,17 @@ export const make = <B extends Block>(
         })),
 
       appResponse: (request, handler) =>
-        forward("AppResponse", handler, vm.appResponse?.({
+        forward("AppResponse", handler, requireNodeId(request.nodeId), vm.appResponse?.({
           nodeId: request.nodeId,
           requestId: request.requestId,
           response: request.response
         })),
 
       appGossip: (request, handler) =>
-        forward("AppGossip", handler, vm.appGossip?.({ nodeId: request.nodeId, msg: request.msg })),
+        forward("AppGossip", handler, requireNodeId(request.nodeId), vm.appGossip?.({ nodeId: request.nodeId, msg: request.msg })),
 
       crossChainAppRequest: (request, handler) =>
-        forward("CrossChainAppRequest", handler, vm.crossChainAppRequest?.({
+        forward("CrossChainAppRequest", handler, requireChainId(request.chainId), vm.crossChainAppRequest?.({
           chainId: request.chainId,
           requestId: request.requestId,
           deadline: deadlineOf(request.deadline),
@@ -674,7 +671,7 @@ export const make = <B extends Block>(
         })),
 
       crossChainAppRequestFailed: (request, handler) =>
-        forward("CrossChainAppRequestFailed", handler, vm.crossChainAppRequestFailed?.({
+        forward("CrossChainAppRequestFailed", handler, requireChainId(request.chainId), vm.crossChainAppRequestFailed?.({
           chainId: request.chainId,
           requestId: request.requestId,
           errorCode: request.errorCode,
@@ -682,7 +679,7 @@ export const make = <B extends Block>(
         })),
 
       crossChainAppResponse: (request, handler) =>
-        forward("CrossChainAppResponse", handler, vm.crossChainAppResponse?.({
+        forward("CrossChainAppResponse", handler, requireChainId(request.chainId), vm.crossChainAppResponse?.({
           chainId: request.chainId,
           requestId: request.requestId,
           response: request.response

@@ -463,7 +463,7 @@ describe("ids of the wrong length", () => {
   // ids with ids.ToID, refusing any other length; VmServer hands them to the VM unchecked,
   // although the ChainVM interface documents 20-byte node ids. Turn this into `it.live`
   // once VmServer checks them.
-  it.live.fails("node ids (20 bytes) and chain ids (32 bytes) of other lengths are refused before the VM sees them", () =>
+  it.live("node ids (20 bytes) and chain ids (32 bytes) of other lengths are refused before the VM sees them", () =>
     Effect.gen(function*() {
       const served = yield* serve({ initialize: true })
       const { vm } = served
