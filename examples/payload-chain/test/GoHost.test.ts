@@ -11,9 +11,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { beforeAll } from "vitest"
 import { VERSION } from "../src/PayloadChain.ts"
+import { executable, freshBundle } from "./support.ts"
 
-const executable = fileURLToPath(new URL("../bin/payload-chain", import.meta.url))
+beforeAll(freshBundle, 60_000)
+
 const goHost = fileURLToPath(new URL("../../../interop/go/bin/host", import.meta.url))
 
 /** Runs the Go host to its end (bounded); its JSON line and stderr. */

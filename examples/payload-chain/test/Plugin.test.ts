@@ -1,28 +1,31 @@
 /**
- * bin/payload-chain as a subprocess, started the upstream way: by absolute path, cwd `/`,
- * no arguments, an environment of only the engine address. Every wait is bounded and every
- * process is killed at the end of its test.
+ * bin/payload-chain as a subprocess: launched by vmre's engine (`ChainVm.launch` of
+ * @vmre/runtime: handshake, typed client, stop sequence), and started the upstream way by a
+ * raw spawn with a @grpc/grpc-js runtime server (by absolute path, cwd `/`, no arguments, an
+ * environment of only the engine address), as a Go node would, independently of our runtime.
+ * Every wait is bounded and every process is stopped at the end of its test.
  */
 import { fromBinary } from "@bufbuild/protobuf"
 import { describe, expect, it } from "@effect/vitest"
 import * as grpc from "@grpc/grpc-js"
-import { Id } from "@vmre/plugin"
+import * as Cb58 from "@vmre/plugin/Id"
 import { InitializeRequestSchema } from "@vmre/proto/vm/runtime/runtime_pb"
 import { LevelDatabase, RpcDbServer } from "@vmre/rpcdb"
-import { Effect, Exit, Scope } from "effect"
+import { ChainVm, type Id, NodeId, Runtime } from "@vmre/runtime"
+import { Effect, Exit, Layer, Option, Scope } from "effect"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import * as MiniNode from "../src/MiniNode.ts"
+import { beforeAll } from "vitest"
 import { VERSION } from "../src/PayloadChain.ts"
-import { genesisBytes, isAlive, utf8, waitUntil } from "./support.ts"
+import { captureLogs, executable, freshBundle, initializeParams, isAlive, utf8, waitUntil } from "./support.ts"
 
-const executable = fileURLToPath(new URL("../bin/payload-chain", import.meta.url))
+beforeAll(freshBundle, 60_000)
 
 /** A call that fails the test after 10 s instead of hanging. */
-const bounded = <A>(f: () => Promise<A>) => Effect.promise(f).pipe(Effect.timeout("10 seconds"), Effect.orDie)
+const bounded = <A, E, R>(call: Effect.Effect<A, E, R>) => call.pipe(Effect.timeout("10 seconds"), Effect.orDie)
 
 /** Exit of a child, or undefined after `millis`. */
 const exitOf = (child: ChildProcess, millis: number) =>
@@ -94,50 +97,138 @@ const grpcJsRuntime = Effect.acquireRelease(
   ({ server }) => Effect.sync(() => server.forceShutdown())
 )
 
-describe("bin/payload-chain", () => {
-  it.live("handshakes when started the upstream way; ignores SIGTERM/SIGINT until Shutdown, then exits 0", () =>
+describe("bin/payload-chain under the engine (@vmre/runtime)", () => {
+  it.live("handshakes; ignores SIGTERM/SIGINT until Shutdown, then exits 0", () =>
     Effect.gen(function*() {
-      const lines: Array<string> = []
+      const logs = captureLogs()
       const scope = yield* Scope.make()
-      const plugin = yield* MiniNode.launch({
-        executable,
-        onOutput: (_stream, line) => lines.push(line),
-        handshakeTimeoutMillis: 10_000
-      }).pipe(Scope.provide(scope))
+      const { client, vm } = yield* ChainVm.launch({ path: executable, handshakeTimeout: "10 seconds" }).pipe(
+        Scope.provide(scope),
+        Effect.provide(Layer.merge(Runtime.layer, logs.layer))
+      )
+      const pluginLines = () =>
+        logs.lines.filter((l) => l.annotations.source === "plugin" && l.annotations.pid === vm.pid).map((l) => l.message)
       try {
-        expect(plugin.vmAddr).toMatch(/^127\.0\.0\.1:\d+$/)
-        // The script exec'd node: the pid is the VM's, its working directory is /.
-        expect(readFileSync(`/proc/${plugin.pid}/cmdline`, "utf8").split("\0")[0]).toMatch(/node_modules\/node\/bin\/node$/)
+        expect(vm.vmAddr).toMatch(/^127\.0\.0\.1:\d+$/)
+        expect(vm.protocolVersion).toBe(45)
+        // The script exec'd node on the bundle: the pid is the VM's.
+        const argv = readFileSync(`/proc/${vm.pid}/cmdline`, "utf8").split("\0")
+        expect(argv[0]).toMatch(/node_modules\/node\/bin\/node$/)
+        expect(argv[1]).toMatch(/\/dist\/payload-chain\.mjs$/)
         // Version (and Shutdown, below) are answered although Initialize never came.
-        expect(yield* bounded(() => plugin.vm.version({}))).toMatchObject({ version: VERSION })
+        expect(yield* bounded(client.version())).toBe(VERSION)
 
         // Before Shutdown, SIGTERM and SIGINT are ignored.
-        process.kill(plugin.pid, "SIGTERM")
-        process.kill(plugin.pid, "SIGINT")
+        process.kill(vm.pid, "SIGTERM")
+        process.kill(vm.pid, "SIGINT")
         yield* Effect.sleep("300 millis")
-        expect(plugin.exitInfo()).toBeUndefined()
-        expect(isAlive(plugin.pid)).toBe(true)
-        expect(lines.some((l) => l.includes("ignoring signal: SIGTERM"))).toBe(true)
+        expect(Option.isNone(yield* vm.exitStatus)).toBe(true)
+        expect(isAlive(vm.pid)).toBe(true)
+        expect(yield* waitUntil(() => pluginLines().some((l) => l.includes("ignoring signal: SIGTERM")))).toBe(true)
         // It still serves.
-        expect((yield* bounded(() => plugin.vm.version({}))).version).toBe(VERSION)
+        expect(yield* bounded(client.version())).toBe(VERSION)
 
         // After Shutdown, SIGINT is still ignored, SIGTERM stops it with exit code 0.
-        yield* bounded(() => plugin.vm.shutdown({}))
-        process.kill(plugin.pid, "SIGINT")
+        yield* bounded(client.shutdown())
+        process.kill(vm.pid, "SIGINT")
         yield* Effect.sleep("100 millis")
-        expect(plugin.exitInfo()).toBeUndefined()
+        expect(Option.isNone(yield* vm.exitStatus)).toBe(true)
         const started = Date.now()
-        process.kill(plugin.pid, "SIGTERM")
-        const exit = yield* plugin.exited.pipe(Effect.timeoutOption("5 seconds"))
-        expect(exit._tag).toBe("Some")
-        expect(plugin.exitInfo()).toEqual({ code: 0, signal: null })
+        process.kill(vm.pid, "SIGTERM")
+        const exit = yield* vm.exit.pipe(Effect.timeoutOption("5 seconds"))
+        expect(exit).toEqual(Option.some({ code: 0, signal: null }))
         expect(Date.now() - started).toBeLessThan(3_000)
       } finally {
         yield* Scope.close(scope, Exit.void)
       }
-      expect(isAlive(plugin.pid)).toBe(false)
+      expect(isAlive(vm.pid)).toBe(false)
+      // The stop sequence saw that the process had exited and did not call Shutdown again.
+      expect(logs.lines.some((l) => l.message === "payload-chain already exited: no Shutdown call")).toBe(true)
     }))
 
+  it.live("the engine's stop sequence (Shutdown, close, SIGTERM) ends it with exit code 0", () =>
+    Effect.gen(function*() {
+      const logs = captureLogs()
+      const vm = yield* Effect.scoped(Effect.gen(function*() {
+        const { client, vm } = yield* ChainVm.launch({ path: executable })
+        expect(yield* bounded(client.version())).toBe(VERSION)
+        return vm
+      })).pipe(Effect.provide(Layer.merge(Runtime.layer, logs.layer)))
+      expect(yield* vm.exit).toEqual({ code: 0, signal: null })
+      expect(isAlive(vm.pid)).toBe(false)
+      const stderr = logs.lines.filter((l) => l.annotations.pid === vm.pid && l.annotations.stream === "stderr")
+      expect(stderr.map((l) => l.message)).toContain("runtime engine: stopping: received shutdown signal SIGTERM")
+    }))
+
+  it.live("runs the TypeScript sources when there is no bundle", () =>
+    Effect.gen(function*() {
+      // A tree like the repository's, without dist/: the launcher falls back to src/main.ts.
+      const tree = mkdtempSync(join(tmpdir(), "payload-chain-tree-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(tree, { recursive: true, force: true })))
+      const example = join(tree, "examples/payload-chain")
+      mkdirSync(join(example, "bin"), { recursive: true })
+      copyFileSync(executable, join(example, "bin/payload-chain"))
+      chmodSync(join(example, "bin/payload-chain"), 0o755)
+      symlinkSync(fileURLToPath(new URL("../src", import.meta.url)), join(example, "src"))
+      symlinkSync(fileURLToPath(new URL("../../../node_modules", import.meta.url)), join(tree, "node_modules"))
+
+      const { client, vm } = yield* ChainVm.launch({ path: join(example, "bin/payload-chain"), handshakeTimeout: "30 seconds" })
+      const argv = readFileSync(`/proc/${vm.pid}/cmdline`, "utf8").split("\0")
+      expect(argv[1]).toBe(`${example}/bin/../src/main.ts`)
+      expect(yield* bounded(client.version())).toBe(VERSION)
+    }).pipe(Effect.provide(Layer.merge(Runtime.layer, captureLogs().layer))), 60_000)
+
+  it.live("keeps its chain across a restart on the same database", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "payload-chain-db-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const peer = NodeId.make(new Uint8Array(20))
+
+      // First life: accept three blocks.
+      const first = yield* Effect.scoped(Effect.gen(function*() {
+        const db = yield* RpcDbServer.serve(yield* LevelDatabase.open(dir))
+        const { client, vm } = yield* ChainVm.launch({ path: executable })
+        const init = yield* bounded(client.initialize(initializeParams(db.address)))
+        expect(init.height).toBe(0n)
+        const ids: Array<Id> = [init.id]
+        for (let i = 1; i <= 3; i++) {
+          yield* bounded(client.appGossip({ nodeId: peer, msg: utf8(`payload ${i}`) }))
+          const built = yield* bounded(client.buildBlock())
+          yield* bounded(client.blockVerify(built.bytes))
+          yield* bounded(client.setPreference(built.id))
+          yield* bounded(client.blockAccept(built.id))
+          ids.push(built.id)
+        }
+        return { ids, vm }
+      }))
+      // The scope ran the stop sequence: Shutdown, SIGTERM; the process exited 0.
+      expect(yield* first.vm.exit).toEqual({ code: 0, signal: null })
+      expect(isAlive(first.vm.pid)).toBe(false)
+
+      // Second life, same database: the same last accepted block, the same history.
+      yield* Effect.scoped(Effect.gen(function*() {
+        const db = yield* RpcDbServer.serve(yield* LevelDatabase.open(dir))
+        const { client } = yield* ChainVm.launch({ path: executable })
+        const init = yield* bounded(client.initialize(initializeParams(db.address)))
+        expect(Cb58.toString(init.id)).toBe(Cb58.toString(first.ids[3]!))
+        expect(init.parentId).toEqual(first.ids[2])
+        expect(init.height).toBe(3n)
+        for (let h = 0; h <= 3; h++) {
+          expect(yield* bounded(client.getBlockIdAtHeight(BigInt(h)))).toEqual(first.ids[h])
+        }
+        // An accepted payload is not accepted twice, a new one is.
+        yield* bounded(client.appGossip({ nodeId: peer, msg: utf8("payload 2") }))
+        yield* bounded(client.appGossip({ nodeId: peer, msg: utf8("payload 4") }))
+        const built = yield* bounded(client.buildBlock())
+        expect(built.height).toBe(4n)
+        expect(built.parentId).toEqual(first.ids[3])
+        expect(new TextDecoder().decode(built.bytes)).toContain("payload 4")
+        expect(new TextDecoder().decode(built.bytes)).not.toContain("payload 2")
+      }))
+    }).pipe(Effect.provide(Layer.merge(Runtime.layer, captureLogs().layer))))
+})
+
+describe("bin/payload-chain started the upstream way (a raw spawn, a grpc-js runtime server)", () => {
   it.live("exits when its parent process dies", () =>
     Effect.gen(function*() {
       const runtime = yield* grpcJsRuntime
@@ -182,63 +273,6 @@ describe("bin/payload-chain", () => {
       const result = spawnSync(copy, [], { cwd: "/", env: { VM_RUNTIME_ENGINE_ADDR: "127.0.0.1:1" }, timeout: 10_000 })
       expect(result.status).toBe(1)
       expect(String(result.stderr)).toMatch(/^payload-chain: cannot start: no Node 22 binary at .*node_modules\/node\/bin\/node/)
-    }))
-
-  it.live("keeps its chain across a restart on the same database", () =>
-    Effect.gen(function*() {
-      const dir = mkdtempSync(join(tmpdir(), "payload-chain-db-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
-      const initRequest = (dbServerAddr: string) => ({
-        networkId: 1,
-        chainId: new Uint8Array(32).fill(7),
-        nodeId: new Uint8Array(20).fill(1),
-        genesisBytes,
-        dbServerAddr
-      })
-
-      // First life: accept three blocks.
-      const first = yield* Effect.scoped(Effect.gen(function*() {
-        const db = yield* RpcDbServer.serve(yield* LevelDatabase.open(dir))
-        const plugin = yield* MiniNode.launch({ executable })
-        const vm = plugin.vm
-        const init = yield* bounded(() => vm.initialize(initRequest(db.address)))
-        expect(init.height).toBe(0n)
-        const ids: Array<Uint8Array> = [init.lastAcceptedId]
-        for (let i = 1; i <= 3; i++) {
-          yield* bounded(() => vm.appGossip({ nodeId: new Uint8Array(20), msg: utf8(`payload ${i}`) }))
-          const built = yield* bounded(() => vm.buildBlock({}))
-          yield* bounded(() => vm.blockVerify({ bytes: built.bytes }))
-          yield* bounded(() => vm.setPreference({ id: built.id }))
-          yield* bounded(() => vm.blockAccept({ id: built.id }))
-          ids.push(built.id)
-        }
-        return { ids, pid: plugin.pid }
-      }))
-      // The scope ran the stop sequence: Shutdown, SIGTERM; the process is gone.
-      expect(isAlive(first.pid)).toBe(false)
-
-      // Second life, same database: the same last accepted block, the same history.
-      yield* Effect.scoped(Effect.gen(function*() {
-        const db = yield* RpcDbServer.serve(yield* LevelDatabase.open(dir))
-        const plugin = yield* MiniNode.launch({ executable })
-        const vm = plugin.vm
-        const init = yield* bounded(() => vm.initialize(initRequest(db.address)))
-        expect(Id.toString(init.lastAcceptedId)).toBe(Id.toString(first.ids[3]!))
-        expect(init.lastAcceptedParentId).toEqual(first.ids[2])
-        expect(init.height).toBe(3n)
-        for (let h = 0; h <= 3; h++) {
-          const at = yield* bounded(() => vm.getBlockIDAtHeight({ height: BigInt(h) }))
-          expect(at.blkId).toEqual(first.ids[h])
-        }
-        // An accepted payload is not accepted twice, a new one is.
-        yield* bounded(() => vm.appGossip({ nodeId: new Uint8Array(20), msg: utf8("payload 2") }))
-        yield* bounded(() => vm.appGossip({ nodeId: new Uint8Array(20), msg: utf8("payload 4") }))
-        const built = yield* bounded(() => vm.buildBlock({}))
-        expect(built.height).toBe(4n)
-        expect(built.parentId).toEqual(first.ids[3])
-        expect(new TextDecoder().decode(built.bytes)).toContain("payload 4")
-        expect(new TextDecoder().decode(built.bytes)).not.toContain("payload 2")
-      }))
     }))
 })
 

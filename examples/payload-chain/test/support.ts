@@ -12,8 +12,20 @@ import { VM } from "@vmre/proto/vm/vm_pb"
 import { MemoryDatabase, RpcDbServer } from "@vmre/rpcdb"
 import type { Database } from "@vmre/rpcdb/Database"
 import { GrpcClient } from "@vmre/transport"
-import { Effect, Metric, type Scope } from "effect"
+import { Id, type InitializeParams, NodeId } from "@vmre/runtime"
+import { Effect, Layer, Logger, Metric, References, type Scope } from "effect"
+import { fileURLToPath } from "node:url"
+import { ensureFresh } from "../build.ts"
 import * as PayloadChain from "../src/PayloadChain.ts"
+
+/** The plugin executable, as a node starts it. */
+export const executable = fileURLToPath(new URL("../bin/payload-chain", import.meta.url))
+
+/**
+ * Rebuilds dist/payload-chain.mjs if a source changed since it was built, so that the
+ * executable under test runs the code of this checkout (the launcher prefers the bundle).
+ */
+export const freshBundle = () => ensureFresh()
 
 export const utf8 = (text: string) => new TextEncoder().encode(text)
 export const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
@@ -42,6 +54,42 @@ export const inProcess = (database?: Database): Effect.Effect<InProcess, unknown
     const { transport } = yield* GrpcClient.transport(address)
     return { address, dbAddress: dbServer.address, database: db, chain, vm: createClient(VM, transport) }
   })
+
+/** `Initialize` arguments of a test node: a fixed chain, `genesisBytes`, the given database. */
+export const initializeParams = (dbServerAddr: string, overrides: Partial<InitializeParams> = {}): InitializeParams => ({
+  networkId: 1,
+  subnetId: Id.make(new Uint8Array(32)),
+  chainId: Id.make(new Uint8Array(32).fill(7)),
+  nodeId: NodeId.make(new Uint8Array(20).fill(1)),
+  publicKey: new Uint8Array(0),
+  xChainId: Id.make(new Uint8Array(32)),
+  cChainId: Id.make(new Uint8Array(32)),
+  avaxAssetId: Id.make(new Uint8Array(32)),
+  chainDataDir: "",
+  genesisBytes,
+  upgradeBytes: new Uint8Array(0),
+  configBytes: new Uint8Array(0),
+  dbServerAddr,
+  serverAddr: "",
+  ...overrides
+})
+
+export interface CapturedLine {
+  readonly message: string
+  readonly level: string
+  readonly annotations: Readonly<Record<string, unknown>>
+}
+
+/** A logger that keeps every entry (the runtime forwards the plugin's lines to it). */
+export const captureLogs = () => {
+  const lines: Array<CapturedLine> = []
+  const logger = Logger.make<unknown, void>(({ fiber, logLevel, message }) => {
+    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
+    lines.push({ message: text, level: logLevel, annotations: { ...fiber.getRef(References.CurrentLogAnnotations) } })
+  })
+  const layer = Layer.mergeAll(Logger.layer([logger]), Layer.succeed(References.MinimumLogLevel, "All"))
+  return { lines, layer }
+}
 
 // --- an independent gRPC client --------------------------------------------------------
 
