@@ -1,0 +1,98 @@
+/**
+ * Closed-loop load: `concurrency` callers, each making its next call as soon as the last one
+ * answered. A warm-up window calibrates the rate; then `windows` windows of a fixed number of
+ * calls each, sized to last about `windowSeconds`. Every call's latency is kept; each window
+ * gives one rate (calls / wall time of the window).
+ *
+ * Two drivers with the same shape: one for Promise APIs (grpc-js, a bare Connect client),
+ * one for Effect APIs (the typed ChainVm client), so that the typed client is driven the way
+ * an Effect host drives it: from fibers, without a runPromise per call.
+ */
+import { Effect } from "effect"
+import { performance } from "node:perf_hooks"
+import type { HostRuntime } from "./vm.ts"
+
+export interface LoadResult {
+  readonly latenciesMs: Array<number>
+  readonly ratesPerSecond: Array<number>
+  readonly callsPerWindow: number
+}
+
+export interface LoadOptions {
+  readonly concurrency: number
+  readonly windows: number
+  readonly windowSeconds: number
+  /** Bounds on the calls of one window (default: 4 × concurrency, at least 20; 100,000). */
+  readonly minCalls?: number | undefined
+  readonly maxCalls?: number | undefined
+  /** Untimed, before each window: get inputs ready for `calls` calls (numbered 0..calls-1). */
+  readonly prepare?: ((calls: number) => void | Promise<void>) | undefined
+  /** Untimed, after each window (e.g. reject the blocks it verified). */
+  readonly after?: (() => Promise<void>) | undefined
+}
+
+type Window = (calls: number, latencies: Array<number> | undefined) => Promise<number>
+
+const drive = async (window: Window, options: LoadOptions): Promise<LoadResult> => {
+  const minCalls = options.minCalls ?? Math.max(20, 4 * options.concurrency)
+  const maxCalls = options.maxCalls ?? 100_000
+  const warmup = Math.min(maxCalls, Math.max(minCalls, 50))
+  await options.prepare?.(warmup)
+  const warmupMs = await window(warmup, undefined)
+  await options.after?.()
+  const calls = Math.round(Math.min(maxCalls, Math.max(minCalls, (warmup / warmupMs) * 1000 * options.windowSeconds)))
+  const latenciesMs: Array<number> = []
+  const ratesPerSecond: Array<number> = []
+  for (let w = 0; w < options.windows; w++) {
+    await options.prepare?.(calls)
+    const ms = await window(calls, latenciesMs)
+    ratesPerSecond.push(calls / (ms / 1000))
+    await options.after?.()
+  }
+  return { latenciesMs, ratesPerSecond, callsPerWindow: calls }
+}
+
+/** `call(i)` gets the call's number in its window, so callers can use different inputs per call. */
+export const runPromiseLoad = (call: (i: number) => Promise<unknown>, options: LoadOptions): Promise<LoadResult> =>
+  drive(async (calls, latencies) => {
+    let next = 0
+    const worker = async () => {
+      while (next < calls) {
+        const i = next++
+        const t = performance.now()
+        await call(i)
+        latencies?.push(performance.now() - t)
+      }
+    }
+    const t0 = performance.now()
+    await Promise.all(Array.from({ length: Math.min(options.concurrency, calls) }, worker))
+    return performance.now() - t0
+  }, options)
+
+export const runEffectLoad = (
+  rt: HostRuntime,
+  call: (i: number) => Effect.Effect<unknown, unknown>,
+  options: LoadOptions
+): Promise<LoadResult> =>
+  drive((calls, latencies) => {
+    let next = 0
+    const worker = Effect.whileLoop({
+      while: () => next < calls,
+      body: () =>
+        Effect.suspend(() => {
+          const i = next++
+          const t = performance.now()
+          return Effect.map(call(i), () => {
+            latencies?.push(performance.now() - t)
+          })
+        }),
+      step: () => {}
+    })
+    return rt.runPromise(Effect.suspend(() => {
+      const t0 = performance.now()
+      return Effect.forEach(Array.from({ length: Math.min(options.concurrency, calls) }), () => worker, {
+        concurrency: "unbounded",
+        discard: true
+      }).pipe(Effect.map(() => performance.now() - t0))
+    }))
+  }, options)

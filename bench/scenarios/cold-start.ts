@@ -1,0 +1,191 @@
+/**
+ * Cold start: spawn → handshake → first `Version` reply.
+ *
+ *  (a) the payload-chain example VM under our runtime (ChainVm.launch, then version());
+ *  (b) the Go plugin under our runtime;
+ *  (c) the Go plugin under the grpc-go host (interop/go/bin/host): handshakeMs + healthMs +
+ *      versionMs of its JSON line (it checks health, which dials, before its first Version);
+ *  (d) the example VM under the grpc-go host (how much of (a) is the VM's own start-up);
+ *  and the floor: `node -e 0`, spawn → exit.
+ *
+ * The host process is warm (it has launched before): the first two launches of each kind
+ * are not counted (the first one is reported on its own). Kinds are interleaved so that
+ * drift in machine load hits all of them alike. For the first runs of (a) and (b) the
+ * plugin's idle RSS is read 1.5 s after its first reply.
+ */
+import { Lifecycle } from "@vmre/runtime"
+import { Duration, Effect, Stream } from "effect"
+import { execFile, spawn } from "node:child_process"
+import { performance } from "node:perf_hooks"
+import { progress, quick, report, rounds } from "../lib/scenario.ts"
+import { rssMiB } from "../lib/proc.ts"
+import { sleep, stat } from "../lib/stats.ts"
+import { entryOf, goHost, goPlugin, hostRuntime, launch, node, payloadChainBin, root } from "../lib/vm.ts"
+
+const started = performance.now()
+const RUNS = rounds(20, 4)
+const WARMUP = 2
+const RSS_RUNS = rounds(4, 1)
+
+const rt = hostRuntime({ quiet: true })
+
+// When the runtime says a plugin was spawned and when it was ready, to split a launch into
+// before-spawn (preflight, handshake server, fork/exec of the plugin and its watchdog),
+// handshake, and after it (closing the handshake server, making the client).
+const seen = new Map<number, { spawned?: number; ready?: number }>()
+rt.runFork(Effect.gen(function*() {
+  const lifecycle = yield* Lifecycle
+  yield* Stream.runForEach(lifecycle.events, (event) =>
+    Effect.sync(() => {
+      if (event._tag !== "Spawned" && event._tag !== "Ready") return
+      const entry = seen.get(event.pid) ?? {}
+      if (event._tag === "Spawned") entry.spawned = performance.now()
+      else entry.ready = performance.now()
+      seen.set(event.pid, entry)
+    }))
+}))
+await sleep(50)
+
+interface OursSample {
+  readonly firstReplyMs: number
+  readonly launchMs: number
+  readonly handshakeMs: number
+  /** launch() called → the runtime's Spawned event. */
+  readonly preSpawnMs: number
+  /** Spawned → Ready events (the plugin's start-up and its Initialize call). */
+  readonly spawnToReadyMs: number
+  /** Ready → launch() returned. */
+  readonly afterReadyMs: number
+  /** launch() returned → first Version reply (dial + first call). */
+  readonly firstCallMs: number
+  readonly stopMs: number
+  readonly entry: string
+  readonly idleRssMiB?: number | undefined
+}
+
+const ours = async (path: string, measureRss: boolean): Promise<OursSample> => {
+  const t0 = performance.now()
+  const launched = await launch(rt, { path, name: path.split("/").pop() })
+  const t1 = performance.now()
+  await rt.runPromise(launched.client.version())
+  const t2 = performance.now()
+  const entry = entryOf(launched.vm.pid)
+  const events = seen.get(launched.vm.pid) ?? {}
+  seen.delete(launched.vm.pid)
+  let idleRssMiB: number | undefined
+  if (measureRss) {
+    await sleep(1500)
+    idleRssMiB = rssMiB(launched.vm.pid)
+  }
+  const t3 = performance.now()
+  await launched.close()
+  const stopMs = performance.now() - t3
+  return {
+    firstReplyMs: t2 - t0,
+    launchMs: t1 - t0,
+    handshakeMs: Duration.toMillis(launched.vm.handshakeDuration),
+    preSpawnMs: (events.spawned ?? Number.NaN) - t0,
+    spawnToReadyMs: (events.ready ?? Number.NaN) - (events.spawned ?? Number.NaN),
+    afterReadyMs: t1 - (events.ready ?? Number.NaN),
+    firstCallMs: t2 - t1,
+    stopMs,
+    entry,
+    idleRssMiB
+  }
+}
+
+interface GoHostLine {
+  readonly ok: boolean
+  readonly handshakeMs: number
+  readonly healthMs: number
+  readonly versionMs: number
+  readonly shutdownMs: number
+  readonly stopMs?: number
+  readonly totalMs: number
+}
+
+const goHostRun = (plugin: string): Promise<GoHostLine> =>
+  new Promise((resolve, reject) => {
+    execFile(goHost, ["-rounds", "1", plugin], { maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error !== null) return reject(new Error(`go host failed: ${error.message}\n${stderr}`))
+      const line = stdout.trim().split("\n").pop() ?? ""
+      resolve(JSON.parse(line) as GoHostLine)
+    })
+  })
+
+const bareNode = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const t0 = performance.now()
+    const child = spawn(node, ["-e", "0"], { stdio: "ignore" })
+    child.on("error", reject)
+    child.on("exit", () => resolve(performance.now() - t0))
+  })
+
+const ts: Array<OursSample> = []
+const go: Array<OursSample> = []
+const goHostGo: Array<GoHostLine> = []
+const goHostTs: Array<GoHostLine> = []
+const bare: Array<number> = []
+let tsFirst: OursSample | undefined
+let goFirst: OursSample | undefined
+
+for (let i = 0; i < WARMUP + RUNS; i++) {
+  const counted = i >= WARMUP
+  const rss = counted && i - WARMUP < RSS_RUNS
+  const a = await ours(payloadChainBin, rss)
+  const b = await ours(goPlugin, rss)
+  const c = await goHostRun(goPlugin)
+  if (i === 0) {
+    tsFirst = a
+    goFirst = b
+  }
+  if (counted) {
+    ts.push(a)
+    go.push(b)
+    goHostGo.push(c)
+    bare.push(await bareNode())
+    if (i - WARMUP < rounds(6, 1)) goHostTs.push(await goHostRun(payloadChainBin))
+  }
+  progress(`cold-start ${i + 1}/${WARMUP + RUNS}: ts ${a.firstReplyMs.toFixed(1)} ms, go ${b.firstReplyMs.toFixed(1)} ms, go host ${(c.handshakeMs + c.healthMs + c.versionMs).toFixed(1)} ms`)
+}
+await rt.dispose()
+
+const goFirstReply = (l: GoHostLine) => l.handshakeMs + l.healthMs + l.versionMs
+const rssOf = (samples: ReadonlyArray<OursSample>) =>
+  samples.map((s) => s.idleRssMiB).filter((x): x is number => x !== undefined)
+
+const breakdown = (kind: string, samples: ReadonlyArray<OursSample>) => [
+  { id: `cold.${kind}.preSpawn`, label: "    launch() → Spawned (preflight, runtime server, fork/exec + watchdog)", unit: "ms", stat: stat(samples.map((s) => s.preSpawnMs)) },
+  { id: `cold.${kind}.spawnToReady`, label: "    Spawned → Ready (plugin start-up and Initialize)", unit: "ms", stat: stat(samples.map((s) => s.spawnToReadyMs)) },
+  { id: `cold.${kind}.afterReady`, label: "    Ready → launch() returned (close runtime server, make client)", unit: "ms", stat: stat(samples.map((s) => s.afterReadyMs)) },
+  { id: `cold.${kind}.firstCall`, label: "    launch() returned → first Version reply (dial + call)", unit: "ms", stat: stat(samples.map((s) => s.firstCallMs)) }
+]
+
+report({
+  scenario: "cold-start",
+  figures: [
+    { id: "cold.ts.firstReply", label: "(a) TS example VM, our host: spawn → first Version reply", unit: "ms", stat: stat(ts.map((s) => s.firstReplyMs)) },
+    { id: "cold.ts.handshake", label: "    of which spawn → Initialize (runtime's handshakeDuration)", unit: "ms", stat: stat(ts.map((s) => s.handshakeMs)) },
+    ...breakdown("ts", ts),
+    { id: "cold.go.firstReply", label: "(b) Go plugin, our host: spawn → first Version reply", unit: "ms", stat: stat(go.map((s) => s.firstReplyMs)) },
+    { id: "cold.go.handshake", label: "    of which spawn → Initialize (runtime's handshakeDuration)", unit: "ms", stat: stat(go.map((s) => s.handshakeMs)) },
+    ...breakdown("go", go),
+    { id: "cold.goHost.go.firstReply", label: "(c) Go plugin, grpc-go host: spawn → first Version reply", unit: "ms", stat: stat(goHostGo.map(goFirstReply)), note: "handshakeMs+healthMs+versionMs" },
+    { id: "cold.goHost.go.handshake", label: "    of which spawn → Initialize", unit: "ms", stat: stat(goHostGo.map((l) => l.handshakeMs)) },
+    { id: "cold.goHost.ts.firstReply", label: "(d) TS example VM, grpc-go host: spawn → first Version reply", unit: "ms", stat: stat(goHostTs.map(goFirstReply)) },
+    { id: "cold.goHost.ts.handshake", label: "    of which spawn → Initialize", unit: "ms", stat: stat(goHostTs.map((l) => l.handshakeMs)) },
+    { id: "cold.node.bare", label: "floor: `node -e 0` spawn → exit", unit: "ms", stat: stat(bare) },
+    { id: "cold.ts.idleRss", label: "TS example VM idle RSS (1.5 s after first reply)", unit: "MiB", stat: stat(rssOf(ts)) },
+    { id: "cold.go.idleRss", label: "Go plugin idle RSS", unit: "MiB", stat: stat(rssOf(go)) },
+    { id: "cold.ts.stop", label: "TS example VM stop sequence (scope close)", unit: "ms", stat: stat(ts.map((s) => s.stopMs)) },
+    { id: "cold.go.stop", label: "Go plugin stop sequence (scope close)", unit: "ms", stat: stat(go.map((s) => s.stopMs)) }
+  ],
+  notes: [
+    `plugin entry (TS example VM): ${ts[0]?.entry ?? "?"}`,
+    `first launch in a fresh host process: TS ${tsFirst?.firstReplyMs.toFixed(1)} ms, Go ${goFirst?.firstReplyMs.toFixed(1)} ms (not counted)`,
+    "host overhead ≈ (b) − (c): same plugin binary, our host vs grpc-go's; (a) − (d) is the same for the TS VM",
+    ...(quick ? ["QUICK run: too few samples for figures"] : [])
+  ],
+  extra: { entry: ts[0]?.entry, root, ts, go, goHostGo, goHostTs, bare, tsFirst, goFirst },
+  wallSeconds: (performance.now() - started) / 1000
+})
