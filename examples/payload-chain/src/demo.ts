@@ -15,8 +15,8 @@
  *   DEMO_PAUSE_MS=ms pause between blocks (default 0, or 500 with DEMO_BLOCKS=0)
  *   DEMO_DB=dir      keep the database there (run again to resume the chain); default: a
  *                    temporary directory, removed at the end
- *   DEMO_VERBOSE=1   also show the plugin's Info lines and the engine's Debug lines
- *                    (warnings and errors are always shown)
+ *   DEMO_VERBOSE=1   also show Debug lines (the engine's and the plugin's); the plugin's
+ *                    Info lines, and every warning and error, are always shown
  *
  * Ctrl-C stops it cleanly (the summary is printed); a second Ctrl-C stops without Health.
  * Exit code 0 when everything worked and the VM exited with code 0.
@@ -69,7 +69,7 @@ const compactLogger = Logger.make<unknown, void>(({ cause, fiber, logLevel, mess
 
 const logging = Layer.mergeAll(
   Logger.layer([compactLogger]),
-  Layer.succeed(References.MinimumLogLevel, verbose ? "Debug" : "Warn")
+  Layer.succeed(References.MinimumLogLevel, verbose ? "Debug" : "Info")
 )
 
 // ---------------------------------------------------------------------------------------
