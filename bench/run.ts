@@ -300,6 +300,16 @@ if (profile) {
       const summary = summarize(files, 20)
       profileSummaries[`${r.spec.name}/${side}`] = summary
       texts.push(format(`${r.spec.name} / ${side}`, summary))
+      // A plugin's start-up on its own: the first part of each profile, up to about when
+      // the runtime saw its handshake.
+      const startup = r.spec.name === "cold-start" && side === "plugin" ?
+        r.result?.figures.find((f) => f.id === "cold.ts.spawnToReady")?.stat.median :
+        undefined
+      if (startup !== undefined) {
+        const early = summarize(files, 25, startup)
+        profileSummaries[`${r.spec.name}/${side}/startup`] = early
+        texts.push(format(`${r.spec.name} / ${side}, first ${startup.toFixed(0)} ms of each (start-up to handshake)`, early))
+      }
     }
   }
   const text = texts.join("\n\n")

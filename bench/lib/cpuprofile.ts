@@ -1,9 +1,10 @@
 /**
  * Summaries of V8 .cpuprofile files (from `node --cpu-prof`): self time per function and
  * per package, over one or more profiles. Also runnable:
- *   npx node bench/lib/cpuprofile.ts <file-or-dir>... [--top N]
+ *   npx node bench/lib/cpuprofile.ts <file-or-dir>... [--top N] [--until-ms T]
  */
-import { readdirSync, readFileSync, statSync } from "node:fs"
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs"
+import { SourceMap } from "node:module"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -13,6 +14,7 @@ interface ProfileNode {
     readonly functionName: string
     readonly url: string
     readonly lineNumber: number
+    readonly columnNumber: number
   }
   readonly children?: ReadonlyArray<number>
 }
@@ -61,6 +63,43 @@ const packageOf = (url: string, functionName: string): string => {
   return file
 }
 
+// A bundled plugin (e.g. examples/payload-chain/dist/payload-chain.mjs) is minified: frames in
+// it are mapped back to their sources through the bundle's .map file, when there is one.
+const sourceMaps = new Map<string, SourceMap | undefined>()
+const sourceMapOf = (url: string): SourceMap | undefined => {
+  if (!url.startsWith("file://") || url.includes("/node_modules/")) return undefined
+  if (!sourceMaps.has(url)) {
+    const file = `${url.slice("file://".length)}.map`
+    let map: SourceMap | undefined
+    try {
+      if (existsSync(file)) map = new SourceMap(JSON.parse(readFileSync(file, "utf8")))
+    } catch {
+      map = undefined
+    }
+    sourceMaps.set(url, map)
+  }
+  return sourceMaps.get(url)
+}
+
+/** The frame's function name and location, through the bundle's source map if any. */
+const original = (frame: ProfileNode["callFrame"]): { name: string; url: string; line: number } => {
+  const map = sourceMapOf(frame.url)
+  if (map !== undefined) {
+    const entry = map.findEntry(frame.lineNumber, frame.columnNumber) as {
+      originalSource?: string
+      originalLine?: number
+      name?: string
+    }
+    if (entry.originalSource !== undefined) {
+      const source = entry.originalSource.startsWith("file://") ?
+        entry.originalSource :
+        `file://${path.resolve(path.dirname(frame.url.slice("file://".length)), entry.originalSource)}`
+      return { name: entry.name ?? frame.functionName, url: source, line: entry.originalLine ?? 0 }
+    }
+  }
+  return { name: frame.functionName, url: frame.url, line: frame.lineNumber }
+}
+
 export const collect = (inputs: ReadonlyArray<string>): Array<string> =>
   inputs.flatMap((input) =>
     statSync(input).isDirectory() ?
@@ -68,19 +107,26 @@ export const collect = (inputs: ReadonlyArray<string>): Array<string> =>
       [input]
   )
 
-export const summarize = (files: ReadonlyArray<string>, top = 15): ProfileSummary => {
+/**
+ * Self time over the profiles, ranked. With `untilMs`, only the first `untilMs` of each
+ * profile count (e.g. a plugin's start-up, up to its handshake).
+ */
+export const summarize = (files: ReadonlyArray<string>, top = 15, untilMs = Number.POSITIVE_INFINITY): ProfileSummary => {
   const byFunction = new Map<string, number>()
   const byPackage = new Map<string, number>()
   let totalUs = 0
   for (const file of files) {
     const profile = JSON.parse(readFileSync(file, "utf8")) as Profile
     const nodes = new Map(profile.nodes.map((n) => [n.id, n]))
+    let elapsedUs = 0
     for (let i = 0; i < profile.samples.length; i++) {
       const node = nodes.get(profile.samples[i]!)
       const dt = profile.timeDeltas[i + 1] ?? 0
+      elapsedUs += profile.timeDeltas[i] ?? 0
+      if (elapsedUs > untilMs * 1000) break
       if (node === undefined || dt <= 0) continue
       totalUs += dt
-      const { functionName, lineNumber, url } = node.callFrame
+      const { line: lineNumber, name: functionName, url } = original(node.callFrame)
       const name = url === "" ?
         (functionName === "" ? "(anonymous native)" : functionName) :
         `${functionName === "" ? "(anonymous)" : functionName} ${shortUrl(url)}:${lineNumber + 1}`
@@ -109,8 +155,12 @@ export const format = (title: string, summary: ProfileSummary): string => {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const args = process.argv.slice(2)
-  const topAt = args.indexOf("--top")
-  const top = topAt === -1 ? 20 : Number(args[topAt + 1])
-  const inputs = args.filter((a, i) => a !== "--top" && i !== topAt + 1)
-  console.log(format(inputs.join(" "), summarize(collect(inputs), top)))
+  const option = (name: string): number | undefined => {
+    const at = args.indexOf(name)
+    return at === -1 ? undefined : Number(args[at + 1])
+  }
+  const top = option("--top") ?? 20
+  const until = option("--until-ms") ?? Number.POSITIVE_INFINITY
+  const inputs = args.filter((a, i) => !a.startsWith("--") && !args[i - 1]?.startsWith("--"))
+  console.log(format(inputs.join(" "), summarize(collect(inputs), top, until)))
 }

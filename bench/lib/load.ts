@@ -10,12 +10,17 @@
  */
 import { Effect } from "effect"
 import { performance } from "node:perf_hooks"
+import { processCpuSeconds } from "./proc.ts"
 import type { HostRuntime } from "./vm.ts"
 
 export interface LoadResult {
   readonly latenciesMs: Array<number>
   readonly ratesPerSecond: Array<number>
   readonly callsPerWindow: number
+  /** CPU time of this process per call over the measured windows (user + system), µs. */
+  readonly hostCpuUsPerCall: number
+  /** The same for the server process, if its pid was given (10 ms resolution per window total). */
+  readonly serverCpuUsPerCall: number
 }
 
 export interface LoadOptions {
@@ -29,6 +34,8 @@ export interface LoadOptions {
   readonly prepare?: ((calls: number) => void | Promise<void>) | undefined
   /** Untimed, after each window (e.g. reject the blocks it verified). */
   readonly after?: (() => Promise<void>) | undefined
+  /** The server's pid, to report its CPU time per call. */
+  readonly serverPid?: number | undefined
 }
 
 type Window = (calls: number, latencies: Array<number> | undefined) => Promise<number>
@@ -43,13 +50,27 @@ const drive = async (window: Window, options: LoadOptions): Promise<LoadResult> 
   const calls = Math.round(Math.min(maxCalls, Math.max(minCalls, (warmup / warmupMs) * 1000 * options.windowSeconds)))
   const latenciesMs: Array<number> = []
   const ratesPerSecond: Array<number> = []
+  let hostCpuUs = 0
+  let serverCpuS = 0
   for (let w = 0; w < options.windows; w++) {
     await options.prepare?.(calls)
+    const cpu0 = process.cpuUsage()
+    const server0 = options.serverPid === undefined ? Number.NaN : processCpuSeconds(options.serverPid)
     const ms = await window(calls, latenciesMs)
+    const cpu = process.cpuUsage(cpu0)
+    hostCpuUs += cpu.user + cpu.system
+    serverCpuS += options.serverPid === undefined ? Number.NaN : processCpuSeconds(options.serverPid) - server0
     ratesPerSecond.push(calls / (ms / 1000))
     await options.after?.()
   }
-  return { latenciesMs, ratesPerSecond, callsPerWindow: calls }
+  const total = calls * options.windows
+  return {
+    latenciesMs,
+    ratesPerSecond,
+    callsPerWindow: calls,
+    hostCpuUsPerCall: hostCpuUs / total,
+    serverCpuUsPerCall: (serverCpuS * 1e6) / total
+  }
 }
 
 /** `call(i)` gets the call's number in its window, so callers can use different inputs per call. */

@@ -92,5 +92,16 @@ export const treeCpuSeconds = (): number => {
   }
 }
 
+/** CPU time (user + system) of one process so far, in seconds (10 ms resolution). */
+export const processCpuSeconds = (pid: number): number => {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK
+  } catch {
+    return Number.NaN
+  }
+}
+
 // Linux's USER_HZ is 100 on every architecture Node supports.
 const CLK_TCK = 100

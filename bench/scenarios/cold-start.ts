@@ -16,6 +16,10 @@
 import { Lifecycle } from "@vmre/runtime"
 import { Duration, Effect, Stream } from "effect"
 import { execFile, spawn } from "node:child_process"
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
 import { performance } from "node:perf_hooks"
 import { progress, quick, report, rounds } from "../lib/scenario.ts"
 import { rssMiB } from "../lib/proc.ts"
@@ -148,6 +152,76 @@ for (let i = 0; i < WARMUP + RUNS; i++) {
   }
   progress(`cold-start ${i + 1}/${WARMUP + RUNS}: ts ${a.firstReplyMs.toFixed(1)} ms, go ${b.firstReplyMs.toFixed(1)} ms, go host ${(c.handshakeMs + c.healthMs + c.versionMs).toFixed(1)} ms`)
 }
+// Start-up phases of the TS VM, from a preloaded probe (NODE_OPTIONS=--import) that marks
+// when node finished bootstrapping, when the VM's server listened and when it dialed the
+// node for Initialize; aligned with the host's clock through performance.timeOrigin.
+const probeDir = mkdtempSync(path.join(tmpdir(), "vmre-bench-probe-"))
+const probe = fileURLToPath(new URL("../fixtures/startup-probe.mjs", import.meta.url))
+interface Phases {
+  readonly toNodeStart: number
+  readonly bootstrap: number
+  readonly toListening: number
+  readonly toDial: number
+  readonly dialToReady: number
+  readonly readyToReply: number
+}
+const phases: Array<Phases> = []
+const memory: Array<Record<string, number>> = []
+for (let i = 0; i < rounds(8, 2); i++) {
+  const t0 = performance.now()
+  const nodeOptions = [process.env.BENCH_PLUGIN_NODE_OPTIONS, `--import=${probe}`].filter((o) => o !== undefined).join(" ")
+  const launched = await launch(rt, { path: payloadChainBin, env: { NODE_OPTIONS: nodeOptions, BENCH_PROBE_DIR: probeDir } })
+  const tLaunched = performance.now()
+  await rt.runPromise(launched.client.version())
+  const tReply = performance.now()
+  const events = seen.get(launched.vm.pid) ?? {}
+  seen.delete(launched.vm.pid)
+  // Two of the probe runs stay up for the memory picture.
+  if (i === 1 || i === 2) {
+    await sleep(1700)
+    try {
+      memory.push({
+        rss: rssMiB(launched.vm.pid) ?? Number.NaN,
+        ...JSON.parse(readFileSync(path.join(probeDir, `${launched.vm.pid}.mem.json`), "utf8"))
+      })
+    } catch (error) {
+      progress(`probe: no memory for pid ${launched.vm.pid}: ${String(error)}`)
+    }
+  }
+  await launched.close()
+  if (i === 0) continue // warm-up
+  try {
+    const marks = JSON.parse(readFileSync(path.join(probeDir, `${launched.vm.pid}.json`), "utf8")) as {
+      timeOrigin: number
+      bootstrapComplete: number
+      listening: number
+      dialing: number
+    }
+    // Host times → the plugin's clock (ms since its process started).
+    const shift = performance.timeOrigin - marks.timeOrigin
+    phases.push({
+      toNodeStart: -(t0 + shift),
+      bootstrap: marks.bootstrapComplete,
+      toListening: marks.listening - marks.bootstrapComplete,
+      toDial: marks.dialing - marks.listening,
+      dialToReady: (events.ready ?? Number.NaN) + shift - marks.dialing,
+      readyToReply: tReply - (events.ready ?? Number.NaN)
+    })
+    void tLaunched
+  } catch (error) {
+    progress(`probe: no marks for pid ${launched.vm.pid}: ${String(error)}`)
+  }
+}
+rmSync(probeDir, { recursive: true, force: true })
+
+// The floor of a Node plugin's idle RSS: node doing nothing.
+const bareIdleRss: Array<number> = []
+for (let i = 0; i < rounds(3, 1); i++) {
+  const child = spawn(node, ["-e", "setTimeout(() => {}, 3000)"], { stdio: "ignore" })
+  await sleep(1500)
+  bareIdleRss.push(rssMiB(child.pid!) ?? Number.NaN)
+  child.kill()
+}
 await rt.dispose()
 
 const goFirstReply = (l: GoHostLine) => l.handshakeMs + l.healthMs + l.versionMs
@@ -160,6 +234,27 @@ const breakdown = (kind: string, samples: ReadonlyArray<OursSample>) => [
   { id: `cold.${kind}.afterReady`, label: "    Ready → launch() returned (close runtime server, make client)", unit: "ms", stat: stat(samples.map((s) => s.afterReadyMs)) },
   { id: `cold.${kind}.firstCall`, label: "    launch() returned → first Version reply (dial + call)", unit: "ms", stat: stat(samples.map((s) => s.firstCallMs)) }
 ]
+
+function memoryFigures() {
+  const mib = (key: string) => stat(memory.map((m) => (m[key] ?? Number.NaN) / (1024 * 1024)))
+  return [
+    { id: "cold.ts.mem.heapUsed", label: "    of which JS heap used (probe runs, process.memoryUsage)", unit: "MiB", stat: mib("heapUsed") },
+    { id: "cold.ts.mem.heapTotal", label: "    JS heap reserved (heapTotal)", unit: "MiB", stat: mib("heapTotal") },
+    { id: "cold.ts.mem.external", label: "    external (buffers, native)", unit: "MiB", stat: mib("external") },
+    { id: "cold.ts.mem.code", label: "    compiled code and metadata (v8 code statistics)", unit: "MiB", stat: stat(memory.map((m) => ((m.code_and_metadata_size ?? 0) + (m.bytecode_and_metadata_size ?? 0)) / (1024 * 1024))) }
+  ]
+}
+
+// Which bundle was measured (another engineer may rebuild it between runs).
+function bundleInfo() {
+  try {
+    const file = path.join(root, "examples/payload-chain/dist/payload-chain.mjs")
+    const info = statSync(file)
+    return { file: path.relative(root, file), bytes: info.size, mtime: info.mtime.toISOString() }
+  } catch {
+    return undefined
+  }
+}
 
 report({
   scenario: "cold-start",
@@ -174,8 +269,16 @@ report({
     { id: "cold.goHost.go.handshake", label: "    of which spawn → Initialize", unit: "ms", stat: stat(goHostGo.map((l) => l.handshakeMs)) },
     { id: "cold.goHost.ts.firstReply", label: "(d) TS example VM, grpc-go host: spawn → first Version reply", unit: "ms", stat: stat(goHostTs.map(goFirstReply)) },
     { id: "cold.goHost.ts.handshake", label: "    of which spawn → Initialize", unit: "ms", stat: stat(goHostTs.map((l) => l.handshakeMs)) },
+    { id: "cold.ts.phase.toNodeStart", label: "TS VM start-up phases (probe runs): launch() → node process starts (preflight, fork/exec setpriv → sh → node)", unit: "ms", stat: stat(phases.map((p) => p.toNodeStart)) },
+    { id: "cold.ts.phase.bootstrap", label: "    node bootstrap", unit: "ms", stat: stat(phases.map((p) => p.bootstrap)) },
+    { id: "cold.ts.phase.toListening", label: "    load the bundle, make the VM, its gRPC server listening", unit: "ms", stat: stat(phases.map((p) => p.toListening)) },
+    { id: "cold.ts.phase.toDial", label: "    listening → dialing the node for Initialize", unit: "ms", stat: stat(phases.map((p) => p.toDial)) },
+    { id: "cold.ts.phase.dialToReady", label: "    dial → the runtime's Ready (Initialize round trip)", unit: "ms", stat: stat(phases.map((p) => p.dialToReady)) },
+    { id: "cold.ts.phase.readyToReply", label: "    Ready → first Version reply", unit: "ms", stat: stat(phases.map((p) => p.readyToReply)) },
     { id: "cold.node.bare", label: "floor: `node -e 0` spawn → exit", unit: "ms", stat: stat(bare) },
     { id: "cold.ts.idleRss", label: "TS example VM idle RSS (1.5 s after first reply)", unit: "MiB", stat: stat(rssOf(ts)) },
+    ...memoryFigures(),
+    { id: "cold.node.idleRss", label: "floor: idle `node` (setTimeout) RSS", unit: "MiB", stat: stat(bareIdleRss) },
     { id: "cold.go.idleRss", label: "Go plugin idle RSS", unit: "MiB", stat: stat(rssOf(go)) },
     { id: "cold.ts.stop", label: "TS example VM stop sequence (scope close)", unit: "ms", stat: stat(ts.map((s) => s.stopMs)) },
     { id: "cold.go.stop", label: "Go plugin stop sequence (scope close)", unit: "ms", stat: stat(go.map((s) => s.stopMs)) }
@@ -186,6 +289,6 @@ report({
     "host overhead ≈ (b) − (c): same plugin binary, our host vs grpc-go's; (a) − (d) is the same for the TS VM",
     ...(quick ? ["QUICK run: too few samples for figures"] : [])
   ],
-  extra: { entry: ts[0]?.entry, root, ts, go, goHostGo, goHostTs, bare, tsFirst, goFirst },
+  extra: { entry: ts[0]?.entry, bundle: bundleInfo(), root, ts, go, goHostGo, goHostTs, bare, bareIdleRss, tsFirst, goFirst, phases, memory },
   wallSeconds: (performance.now() - started) / 1000
 })

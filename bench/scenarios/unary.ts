@@ -25,9 +25,10 @@ import * as grpc from "@grpc/grpc-js"
 import * as pb from "@vmre/proto/vm/vm_pb"
 import { ChainVm, type ChainVmClient, Id } from "@vmre/runtime"
 import { DateTime, Effect, Exit, Scope } from "effect"
-import { execFile } from "node:child_process"
+import { execFile, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { performance } from "node:perf_hooks"
+import { fileURLToPath } from "node:url"
 import { type LoadOptions, type LoadResult, runEffectLoad, runPromiseLoad } from "../lib/load.ts"
 import { type Figure, progress, quick, report, rounds } from "../lib/scenario.ts"
 import { rateStat, stat } from "../lib/stats.ts"
@@ -35,7 +36,7 @@ import { entryOf, goHost, goPlugin, hostRuntime, initializeWithMemoryDb, launch,
 
 const started = performance.now()
 const only = process.env.BENCH_UNARY_ONLY // a substring of cell ids, to profile one cell
-const WINDOWS = rounds(6, 2)
+const WINDOWS = Number(process.env.BENCH_UNARY_WINDOWS ?? rounds(6, 2))
 const rt = hostRuntime({ quiet: true })
 const figures: Array<Figure> = []
 const notes: Array<string> = []
@@ -49,6 +50,23 @@ const genesisBlock = await rt.runPromise(Scope.provide(initializeWithMemoryDb(ts
 extra.entry = entryOf(tsVm.vm.pid)
 notes.push(`plugin entry (TS example VM): ${String(extra.entry)}`)
 const goVm = await launch(rt, { path: goPlugin, name: "go-plugin" })
+
+// Bare Node servers of Version (no SDK), to see the floor of a Node gRPC server.
+const bareServer = (kind: "connect" | "grpcjs") =>
+  new Promise<{ address: string; pid: number; stop: () => void }>((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL("../fixtures/bare-server.ts", import.meta.url))], {
+      env: { ...process.env, BARE_SERVER: kind },
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    child.on("error", reject)
+    child.stdout.once("data", (chunk: Buffer) => {
+      const address = /listening (\S+)/.exec(chunk.toString())?.[1]
+      if (address === undefined) reject(new Error(`bare ${kind} server: ${chunk.toString()}`))
+      else resolve({ address, pid: child.pid!, stop: () => child.kill("SIGTERM") })
+    })
+  })
+const bareConnect = await bareServer("connect")
+const bareGrpcJs = await bareServer("grpcjs")
 
 // --- clients ------------------------------------------------------------------------------
 // `maxSessionMemory` (MB, node's default 10): with the default, node's http2 client refuses
@@ -103,25 +121,44 @@ const tsTypedMem = ChainVm.fromTransport(tsMemTransport.transport)
 // refused streams on its session cannot disturb the other cells).
 const probeScope = await rt.runPromise(Scope.make())
 const tsProbe = await rt.runPromise(Scope.provide(ChainVm.make({ address: tsVm.vm.vmAddr, process: tsVm.vm }), probeScope))
+// Ablations of the typed client against the Go plugin (a fast server, so the client's cost
+// shows): without the per-call race against the process's exit (ChainVm.make without a
+// process); also without the readiness wait (ChainVm.fromTransport); and the least an Effect
+// wrapper can do (Effect.tryPromise around the bare Connect call).
+const goNoProcess = await rt.runPromise(Scope.provide(ChainVm.make({ address: goVm.vm.vmAddr }), probeScope))
+const goTransport = connectTransport(goVm.vm.vmAddr)
+const goNoReady = ChainVm.fromTransport(goTransport.transport)
+const goRaw = createClient(pb.VM, goTransport.transport)
+const goEffectMin = () =>
+  Effect.tryPromise({ try: (signal) => goRaw.version({}, { signal, timeoutMs: 30_000 }), catch: (error) => error })
 const goGrpcJs = grpcJsClient(goVm.vm.vmAddr)
+const bareConnectGrpcJs = grpcJsClient(bareConnect.address)
+const bareGrpcJsGrpcJs = grpcJsClient(bareGrpcJs.address)
 
 // --- cells ----------------------------------------------------------------------------------
 const sizes = { "1KiB": 1024, "1MiB": 1024 * 1024 } as const
 type Size = keyof typeof sizes
 
 const WINDOW_SECONDS = quick ? 0.15 : 0.3
+let serverPid = 0
 const load = (concurrency: number, more: Partial<LoadOptions> = {}): LoadOptions => ({
   concurrency,
+  get serverPid() {
+    return serverPid
+  },
   windows: WINDOWS,
   windowSeconds: WINDOW_SECONDS,
   ...more
 })
 
 const addCell = (id: string, label: string, result: LoadResult, concurrency: number) => {
-  const note = `c=${concurrency}, ${WINDOWS}×${result.callsPerWindow} calls`
+  const note = `c=${concurrency}, ${WINDOWS}×${result.callsPerWindow} calls, CPU/call: host ${Math.round(result.hostCpuUsPerCall)} µs` +
+    (Number.isFinite(result.serverCpuUsPerCall) ? `, server ${Math.round(result.serverCpuUsPerCall)} µs` : "")
   figures.push({ id: `${id}.latency`, label: `${label}: latency`, unit: "ms", stat: stat(result.latenciesMs), note })
   figures.push({ id: `${id}.rate`, label: `${label}: throughput`, unit: "calls/s", stat: rateStat(result.ratesPerSecond), note })
+  cpu[id] = { host: result.hostCpuUsPerCall, server: result.serverCpuUsPerCall }
 }
+const cpu: Record<string, { host: number; server: number }> = {}
 
 const cell = async (
   id: string,
@@ -130,6 +167,13 @@ const cell = async (
   run: () => Promise<LoadResult>
 ) => {
   if (only !== undefined && !id.includes(only)) return
+  serverPid = id.startsWith("unary.go.") ?
+    goVm.vm.pid :
+    id.startsWith("unary.bareConnect.") ?
+    bareConnect.pid :
+    id.startsWith("unary.bareGrpcJs.") ?
+    bareGrpcJs.pid :
+    tsVm.vm.pid
   const t0 = performance.now()
   let result: LoadResult
   try {
@@ -143,7 +187,10 @@ const cell = async (
   addCell(id, label, result, concurrency)
   const lat = stat(result.latenciesMs)
   const rate = rateStat(result.ratesPerSecond)
-  progress(`${id}: ${lat.median.toFixed(3)} ms median, ${Math.round(rate.median)} calls/s (${((performance.now() - t0) / 1000).toFixed(1)} s)`)
+  progress(
+    `${id}: ${lat.median.toFixed(3)} ms median, ${Math.round(rate.median)} calls/s, CPU/call host ${Math.round(result.hostCpuUsPerCall)} µs` +
+      ` server ${Math.round(result.serverCpuUsPerCall)} µs (${((performance.now() - t0) / 1000).toFixed(1)} s)`
+  )
 }
 
 const typedLoad = (call: (i: number) => Effect.Effect<unknown, unknown>, options: LoadOptions) =>
@@ -187,8 +234,17 @@ for (const c of [1, 16, 64]) {
 }
 for (const c of [1, 16, 64]) {
   await cell(`unary.go.typed.Version.c${c}`, `typed client → Go plugin, Version`, c, () => typedLoad(() => go.version(), load(c)))
+  if (c < 64) {
+    await cell(`unary.go.typedNoProcess.Version.c${c}`, `  ablation: typed, no process race (ChainVm.make without process)`, c, () => typedLoad(() => goNoProcess.version(), load(c)))
+    await cell(`unary.go.typedNoReady.Version.c${c}`, `  ablation: typed, no process race, no readiness wait (fromTransport)`, c, () => typedLoad(() => goNoReady.version(), load(c)))
+    await cell(`unary.go.effectMin.Version.c${c}`, `  ablation: Effect.tryPromise around the bare Connect call`, c, () => typedLoad(goEffectMin, load(c)))
+  }
   if (c < 64) await cell(`unary.go.connect.Version.c${c}`, `bare Connect → Go plugin, Version`, c, () => runPromiseLoad(() => goConnect.client.version({}), load(c)))
   await cell(`unary.go.grpcjs.Version.c${c}`, `grpc-js → Go plugin, Version`, c, () => runPromiseLoad(() => goGrpcJs.version(), load(c)))
+}
+for (const c of [1, 16]) {
+  await cell(`unary.bareConnect.grpcjs.Version.c${c}`, `grpc-js → bare Connect server (no SDK), Version`, c, () => runPromiseLoad(() => bareConnectGrpcJs.version(), load(c)))
+  await cell(`unary.bareGrpcJs.grpcjs.Version.c${c}`, `grpc-js → bare grpc-js server, Version`, c, () => runPromiseLoad(() => bareGrpcJsGrpcJs.version(), load(c)))
 }
 for (const size of ["1KiB", "1MiB"] as const) {
   const big = size === "1MiB"
@@ -245,6 +301,11 @@ tsConnect.close()
 goConnect.close()
 tsGrpcJs.close()
 tsMemTransport.close()
+goTransport.close()
+bareConnectGrpcJs.close()
+bareGrpcJsGrpcJs.close()
+bareConnect.stop()
+bareGrpcJs.stop()
 goGrpcJs.close()
 await rt.runPromise(Scope.close(probeScope, Exit.void))
 await goVm.close()
@@ -262,6 +323,6 @@ report({
     "typedMem: ChainVm.fromTransport over a transport whose http2 session has maxSessionMemory 1024 MB (node's default 10 MB refuses new streams while ~10 MB of requests are in flight: NGHTTP2_ENHANCE_YOUR_CALM)",
     ...(quick ? ["QUICK run: too few samples for figures"] : [])
   ],
-  extra: { ...extra, failures },
+  extra: { ...extra, failures, cpuUsPerCall: cpu },
   wallSeconds: (performance.now() - started) / 1000
 })
