@@ -245,6 +245,18 @@ function memoryFigures() {
   ]
 }
 
+function hostOverheadNote() {
+  const b = stat(go.map((s) => s.firstReplyMs)).median
+  const c = stat(goHostGo.map(goFirstReply)).median
+  const a = stat(ts.map((s) => s.firstReplyMs)).median
+  const d = stat(goHostTs.map(goFirstReply)).median
+  const pre = stat(go.map((s) => s.preSpawnMs)).median
+  const first = stat(go.map((s) => s.firstCallMs)).median
+  return `host overhead ≈ (b) − (c) = ${(b - c).toFixed(1)} ms (same Go plugin binary, our host vs grpc-go's; ` +
+    `launch() → Spawned alone is ${pre.toFixed(1)} ms and the first call ${first.toFixed(1)} ms); ` +
+    `(a) − (d) = ${(a - d).toFixed(1)} ms for the TS VM (noisier: its own start-up dominates both)`
+}
+
 // Which bundle was measured (another engineer may rebuild it between runs).
 function bundleInfo() {
   try {
@@ -286,7 +298,7 @@ report({
   notes: [
     `plugin entry (TS example VM): ${ts[0]?.entry ?? "?"}`,
     `first launch in a fresh host process: TS ${tsFirst?.firstReplyMs.toFixed(1)} ms, Go ${goFirst?.firstReplyMs.toFixed(1)} ms (not counted)`,
-    "host overhead ≈ (b) − (c): same plugin binary, our host vs grpc-go's; (a) − (d) is the same for the TS VM",
+    hostOverheadNote(),
     ...(quick ? ["QUICK run: too few samples for figures"] : [])
   ],
   extra: { entry: ts[0]?.entry, bundle: bundleInfo(), root, ts, go, goHostGo, goHostTs, bare, bareIdleRss, tsFirst, goFirst, phases, memory },

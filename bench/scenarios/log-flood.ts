@@ -66,7 +66,7 @@ const rt = ManagedRuntime.make(
   Layer.mergeAll(Runtime.layer, Logger.layer([counting]), Layer.succeed(References.MinimumLogLevel, "All"))
 )
 
-const floodOnce = async (lines: number) => {
+const floodOnce = async (lines: number, rate = 0) => {
   const reportFile = path.join(tmpdir(), `vmre-bench-flood-${process.pid}.json`)
   rmSync(reportFile, { force: true })
   const done = new Promise<void>((resolve) => (onDone = resolve))
@@ -83,7 +83,7 @@ const floodOnce = async (lines: number) => {
         path: node,
         args: [fixture],
         name: "flood",
-        env: { FLOOD_LINES: String(lines), FLOOD_REPORT: reportFile }
+        env: { FLOOD_LINES: String(lines), FLOOD_REPORT: reportFile, FLOOD_RATE: String(rate) }
       })),
     scope
   ))
@@ -159,6 +159,10 @@ for (let r = 0; r < ROUNDS; r++) {
   progress(`log-flood round ${r + 1}/${ROUNDS}: ${Math.round(runs[r]!.rate)} lines/s, host peak +${runs[r]!.peakDeltaMiB.toFixed(1)} MiB (quarter: +${quarter[r]!.peakDeltaMiB.toFixed(1)}), writer in write(2) ${runs[r]!.writer.inWriteMs.toFixed(0)} of ${runs[r]!.writer.wallMs.toFixed(0)} ms`)
   await sleep(200)
 }
+// Paced at half the target rate: does a plugin that logs a lot, but not absurdly, ever wait?
+const PACED_RATE = 250_000
+const paced: Array<Awaited<ReturnType<typeof floodOnce>>> = []
+for (let r = 0; r < ROUNDS; r++) paced.push(await floodOnce(Math.floor(LINES / 4), PACED_RATE))
 const hwm = peakRssMiB("self")
 await rt.dispose()
 const bare: Array<number> = []
@@ -177,6 +181,8 @@ const figures: Array<Figure> = [
   { id: "log.writer.inWrite", label: "plugin time inside write(2) (copy + waiting for the host)", unit: "ms", stat: stat(runs.map((r) => r.writer.inWriteMs)) },
   { id: "log.writer.wall", label: "plugin time to write all lines", unit: "ms", stat: stat(runs.map((r) => r.writer.wallMs)) },
   { id: "log.writer.maxWrite", label: "plugin's longest single write (64 KiB)", unit: "ms", stat: stat(runs.map((r) => r.writer.maxWriteMs)) },
+  { id: "log.paced.maxWrite", label: `paced at ${PACED_RATE.toLocaleString("en-US")} lines/s: plugin's longest single write`, unit: "ms", stat: stat(paced.map((r) => r.writer.maxWriteMs)) },
+  { id: "log.paced.slowWrites", label: "paced: writes that took > 1 ms (waited for the host)", unit: "writes", stat: stat(paced.map((r) => r.writer.slowWrites)) },
   { id: "log.bare.rate", label: "floor: bare node reader counting newlines", unit: "lines/s", stat: rateStat(bare) },
   { id: "log.inprocess.rate", label: "PluginLog.records in memory (no pipe, no logger)", unit: "lines/s", stat: rateStat(pipeline) },
   { id: "log.core.rate", label: "LineSplitter + detectLevel in memory (no Effect)", unit: "lines/s", stat: rateStat(core) }
@@ -186,11 +192,14 @@ report({
   scenario: "log-flood",
   figures,
   notes: [
-    `the plugin was stalled: its writes waited ${stalledMs.toFixed(0)} ms (median) of ${stat(runs.map((r) => r.writer.wallMs)).median.toFixed(0)} ms writing; ` +
-    `${stat(runs.map((r) => r.writer.slowWrites)).median} writes took > 1 ms (a pipe is 64 KiB: the writer can only be as fast as the host reads)`,
+    `flooding as fast as it can, the plugin was stalled: its writes waited ${stalledMs.toFixed(0)} ms (median) of ` +
+    `${stat(runs.map((r) => r.writer.wallMs)).median.toFixed(0)} ms writing, ${stat(runs.map((r) => r.writer.slowWrites)).median} writes took > 1 ms: ` +
+    "a pipe holds 64 KiB, so a writer faster than the host is throttled to the host's pace (backpressure, which is what keeps host memory flat)",
+    `paced at ${PACED_RATE.toLocaleString("en-US")} lines/s it was ${stat(paced.map((r) => r.writer.slowWrites)).max > 0 ? "" : "never "}stalled ` +
+    `(longest write ${stat(paced.map((r) => r.writer.maxWriteMs)).max.toFixed(2)} ms)`,
     `host VmHWM at the end: ${hwm?.toFixed(1)} MiB`,
     ...(quick ? ["QUICK run: too few samples for figures"] : [])
   ],
-  extra: { lines: LINES, runs, quarter, bare, pipeline, core, hwmMiB: hwm },
+  extra: { lines: LINES, runs, quarter, paced, bare, pipeline, core, hwmMiB: hwm },
   wallSeconds: (performance.now() - started) / 1000
 })
