@@ -10,18 +10,22 @@
  *
  * The bundle is a build product (gitignored). Next to it, dist/payload-chain.inputs.json
  * lists every file that went into it: the bundle is stale when one of them is newer than it
- * (`isFresh`); the demo and the tests rebuild a stale bundle, so they never run old code.
+ * (`isFresh`); the demo and the tests rebuild a stale bundle. dist/payload-chain.sources
+ * lists the repository's own files among them, which bin/payload-chain checks (with shell
+ * built-ins) before it runs the bundle: a bundle older than the sources is never run.
  */
 import { spawnSync } from "node:child_process"
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { type AddressInfo, createServer } from "node:net"
-import { dirname, join, resolve } from "node:path"
+import { dirname, join, relative, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const root = resolve(here, "../..")
 export const bundlePath = join(here, "dist/payload-chain.mjs")
 const inputsPath = join(here, "dist/payload-chain.inputs.json")
+/** The repository's own inputs, relative to this directory, one a line: the launcher checks them. */
+const sourcesPath = join(here, "dist/payload-chain.sources")
 /** V8's compile cache of the bundle (bin/payload-chain sets NODE_COMPILE_CACHE to it). */
 export const compileCachePath = join(here, "dist/compile-cache")
 const thisFile = fileURLToPath(import.meta.url)
@@ -66,6 +70,10 @@ export const build = async (): Promise<{ readonly bytes: number; readonly inputs
   // The map and the licence file first, the bundle last: its appearance completes the build.
   const outputs = [...result.outputFiles].sort((a, b) => Number(a.path === bundlePath) - Number(b.path === bundlePath))
   writeAtomically(inputsPath, JSON.stringify([...inputs, thisFile], null, 1))
+  // bin/payload-chain runs the sources instead of a bundle older than one of these (the
+  // dependencies in node_modules change only by npm, which runs this build again).
+  const sources = inputs.filter((input) => !input.includes("/node_modules/")).map((input) => relative(here, input))
+  writeAtomically(sourcesPath, `${sources.join("\n")}\n`)
   for (const output of outputs) {
     writeAtomically(output.path, output.contents)
     if (output.path === bundlePath) bytes = output.contents.length

@@ -14,7 +14,7 @@ import { LevelDatabase, RpcDbServer } from "@vmre/rpcdb"
 import { ChainVm, type Id, NodeId, Runtime } from "@vmre/runtime"
 import { Effect, Exit, Layer, Option, Scope } from "effect"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs"
+import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -160,23 +160,43 @@ describe("bin/payload-chain under the engine (@vmre/runtime)", () => {
       expect(stderr.map((l) => l.message)).toContain("runtime engine: stopping: received shutdown signal SIGTERM")
     }))
 
-  it.live("runs the TypeScript sources when there is no bundle", () =>
+  it.live("runs the bundle while it is newer than its sources, else the sources (and says why)", () =>
     Effect.gen(function*() {
-      // A tree like the repository's, without dist/: the launcher falls back to src/main.ts.
+      // A tree like the repository's, with copies of src/ and bin/ (packages and node_modules
+      // linked): first without dist/, then with a copy of the bundle, then with a source newer
+      // than the bundle.
       const tree = mkdtempSync(join(tmpdir(), "payload-chain-tree-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(tree, { recursive: true, force: true })))
+      const real = (path: string) => fileURLToPath(new URL(path, import.meta.url))
       const example = join(tree, "examples/payload-chain")
       mkdirSync(join(example, "bin"), { recursive: true })
       copyFileSync(executable, join(example, "bin/payload-chain"))
       chmodSync(join(example, "bin/payload-chain"), 0o755)
-      symlinkSync(fileURLToPath(new URL("../src", import.meta.url)), join(example, "src"))
-      symlinkSync(fileURLToPath(new URL("../../../node_modules", import.meta.url)), join(tree, "node_modules"))
+      cpSync(real("../src"), join(example, "src"), { recursive: true })
+      symlinkSync(real("../../../packages"), join(tree, "packages"))
+      symlinkSync(real("../../../node_modules"), join(tree, "node_modules"))
+      const logs = captureLogs()
+      const launch = Effect.scoped(Effect.gen(function*() {
+        const { client, vm } = yield* ChainVm.launch({ path: join(example, "bin/payload-chain"), handshakeTimeout: "30 seconds" })
+        expect(yield* bounded(client.version())).toBe(VERSION)
+        return readFileSync(`/proc/${vm.pid}/cmdline`, "utf8").split("\0")[1]
+      })).pipe(Effect.provide(Layer.merge(Runtime.layer, logs.layer)))
 
-      const { client, vm } = yield* ChainVm.launch({ path: join(example, "bin/payload-chain"), handshakeTimeout: "30 seconds" })
-      const argv = readFileSync(`/proc/${vm.pid}/cmdline`, "utf8").split("\0")
-      expect(argv[1]).toBe(`${example}/bin/../src/main.ts`)
-      expect(yield* bounded(client.version())).toBe(VERSION)
-    }).pipe(Effect.provide(Layer.merge(Runtime.layer, captureLogs().layer))), 60_000)
+      expect(yield* launch).toBe(`${example}/bin/../src/main.ts`)
+
+      mkdirSync(join(example, "dist"))
+      for (const file of ["payload-chain.mjs", "payload-chain.sources"]) {
+        copyFileSync(real(`../dist/${file}`), join(example, "dist", file))
+      }
+      expect(yield* launch).toBe(`${example}/bin/../dist/payload-chain.mjs`)
+
+      const later = new Date(Date.now() + 60_000)
+      utimesSync(join(example, "src/PayloadChain.ts"), later, later)
+      expect(yield* launch).toBe(`${example}/bin/../src/main.ts`)
+      expect(logs.lines.map((l) => l.message)).toContain(
+        "payload-chain: dist/payload-chain.mjs is older than src/PayloadChain.ts: running the sources ('npm run build' makes a new bundle)"
+      )
+    }), 90_000)
 
   it.live("keeps its chain across a restart on the same database", () =>
     Effect.gen(function*() {
