@@ -38,15 +38,24 @@ export interface LoadOptions {
   readonly serverPid?: number | undefined
 }
 
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 400)
+
 type Window = (calls: number, latencies: Array<number> | undefined) => Promise<number>
 
 const drive = async (window: Window, options: LoadOptions): Promise<LoadResult> => {
   const minCalls = options.minCalls ?? Math.max(20, 4 * options.concurrency)
   const maxCalls = options.maxCalls ?? 100_000
-  const warmup = Math.min(maxCalls, Math.max(minCalls, 50))
-  await options.prepare?.(warmup)
-  const warmupMs = await window(warmup, undefined)
-  await options.after?.()
+  // Warm up (JIT, connection, server caches) for at least WARMUP_MS, doubling the calls of
+  // each warm-up window; the last one calibrates the size of the measured windows.
+  let warmup = Math.min(maxCalls, Math.max(minCalls, 50))
+  let warmupMs = 0
+  for (let spent = 0; spent < WARMUP_MS;) {
+    await options.prepare?.(warmup)
+    warmupMs = await window(warmup, undefined)
+    await options.after?.()
+    spent += warmupMs
+    if (spent < WARMUP_MS) warmup = Math.min(maxCalls, warmup * 2)
+  }
   const calls = Math.round(Math.min(maxCalls, Math.max(minCalls, (warmup / warmupMs) * 1000 * options.windowSeconds)))
   const latenciesMs: Array<number> = []
   const ratesPerSecond: Array<number> = []
