@@ -105,7 +105,9 @@ const warmCompileCache = async () => {
     cwd: "/",
     env: { VM_RUNTIME_ENGINE_ADDR: `127.0.0.1:${port}`, NODE_COMPILE_CACHE: compileCachePath },
     stdio: "ignore",
-    timeout: 10_000
+    timeout: 10_000,
+    // A plugin ignores SIGTERM until the node has called Shutdown.
+    killSignal: "SIGKILL"
   })
 }
 
