@@ -259,3 +259,23 @@ describe("Runtime.launch integrity and secrecy options", () => {
       expect(vm.vmAddr).toMatch(/^127\.0\.0\.1:\d+$/)
     }))
 })
+
+describe("Runtime.launch raw output copies", () => {
+  it.live("appends the plugin's raw stdout and stderr bytes to the given files", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "vmre-raw-"))
+      const stdoutFile = join(dir, "stdout.log")
+      const stderrFile = join(dir, "stderr.log")
+      writeFileSync(stdoutFile, "earlier line\n")
+      yield* launchIn(quiet, (runtime) =>
+        runtime.launch(fixture("crash-once", {
+          stdoutFile,
+          stderrFile,
+          fixtureEnv: { FIXTURE_STATE: join(dir, "state") }
+        })).pipe(Effect.flatMap((vm) => Effect.andThen(vm.exit, vm.drained("2 seconds"))))).pipe(Effect.scoped)
+      const stdout = readFileSync(stdoutFile, "utf8")
+      expect(stdout.startsWith("earlier line\nINFO [11-27|04:50:00.000] plugin serving addr=127.0.0.1:")).toBe(true)
+      expect(stdout).toContain(`{"@level":"error","@message":"a json error line"}\n`)
+      expect(readFileSync(stderrFile, "utf8")).toBe("WARN [11-27|04:50:00.001] a warning from the plugin\n")
+    }))
+})
