@@ -344,6 +344,11 @@ const document = {
   table
 }
 const outFile = path.join(resultsDir, profile ? "profile.json" : quick ? "quick.json" : "latest.json")
-writeFileSync(outFile, JSON.stringify(document, null, 2) + "\n")
-process.stdout.write(`\nwrote ${path.relative(root, outFile)}\n`)
+const text = JSON.stringify(document, null, 2) + "\n"
+writeFileSync(outFile, text)
+// Every run is also kept under results/runs/, so a subset run does not lose the last full one.
+const history = path.join(resultsDir, "runs", `${document.date.replace(/[:.]/g, "-")}-${selected.map((s) => s.name).join("+")}${quick ? "-quick" : ""}${profile ? "-profile" : ""}.json`)
+mkdirSync(path.dirname(history), { recursive: true })
+writeFileSync(history, text)
+process.stdout.write(`\nwrote ${path.relative(root, outFile)} and ${path.relative(root, history)}\n`)
 process.exitCode = ran.some((r) => r.error !== undefined) ? 1 : 0
