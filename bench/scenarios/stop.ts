@@ -8,15 +8,16 @@
  * - SIGTERM → exit of a cooperative plugin that exits on SIGTERM without a Shutdown (the
  *   runtime's test fixture `plugin.ts` in its normal mode, launched with Runtime.launch).
  * For the TS example VM, the Go plugin and the fixture. The grpc-go host's own figures for
- * the Go plugin (shutdownMs, stopMs) are in the cold-start scenario's raw data.
+ * both plugins (shutdownMs, stopMs = SIGTERM → exit) are measured here too.
  */
 import { Runtime } from "@vmre/runtime"
 import { Effect, Exit, Scope } from "effect"
+import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { performance } from "node:perf_hooks"
 import { type Figure, progress, quick, report, rounds } from "../lib/scenario.ts"
 import { stat } from "../lib/stats.ts"
-import { goPlugin, hostRuntime, launch, node, payloadChainBin } from "../lib/vm.ts"
+import { goHost, goPlugin, hostRuntime, launch, node, payloadChainBin } from "../lib/vm.ts"
 
 const started = performance.now()
 const rt = hostRuntime({ quiet: true })
@@ -88,11 +89,28 @@ figures.push(
 )
 await rt.dispose()
 
+// The grpc-go host's own stop of the same plugins: its Shutdown round trip and SIGTERM → exit.
+const goHostRun = (plugin: string): Promise<{ shutdownMs: number; stopMs: number }> =>
+  new Promise((resolve, reject) => {
+    execFile(goHost, [plugin], (error, stdout, stderr) => {
+      if (error !== null) return reject(new Error(`go host failed: ${error.message}\n${stderr}`))
+      resolve(JSON.parse(stdout.trim().split("\n").pop() ?? "{}"))
+    })
+  })
+for (const [kind, path, n] of [["go", goPlugin, rounds(12, 3)], ["ts", payloadChainBin, rounds(5, 1)]] as const) {
+  const runs: Array<{ shutdownMs: number; stopMs: number }> = []
+  for (let i = 0; i < n; i++) runs.push(await goHostRun(path))
+  const name = kind === "ts" ? "TS example VM" : "Go plugin"
+  figures.push(
+    { id: `stop.goHost.${kind}.shutdown`, label: `grpc-go host, ${name}: Shutdown round trip`, unit: "ms", stat: stat(runs.map((r) => r.shutdownMs)) },
+    { id: `stop.goHost.${kind}.sigterm`, label: `grpc-go host, ${name}: SIGTERM → exit`, unit: "ms", stat: stat(runs.map((r) => r.stopMs)) }
+  )
+}
+
 report({
   scenario: "stop",
   figures,
   notes: [
-    "grpc-go host, same Go plugin: see cold-start extra.goHostGo (shutdownMs, stopMs = SIGTERM → exit)",
     ...(quick ? ["QUICK run: too few samples for figures"] : [])
   ],
   extra: {},
