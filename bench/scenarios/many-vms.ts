@@ -1,8 +1,8 @@
 /**
  * 32 VMs launched at once by one host: time until every one has answered its first
  * `Version` (median/p90 over rounds), the host's memory per VM ((RSS with 32 running −
- * RSS before) / 32), each plugin's RSS, and the RSS of the helper processes our runtime
- * starts per VM (the orphan watchdog `sh`).
+ * RSS before) / 32), each plugin's RSS, and the helper processes our runtime starts (the
+ * orphan watchdog `sh`: how many, and their RSS).
  *
  * BENCH_MANY_KIND picks the plugin: `ts` (the payload-chain example VM) or `go` (the Go
  * plugin); the runner runs both, each in a fresh host process, so that one kind's garbage
@@ -42,6 +42,7 @@ const hostPerVm: Array<number> = []
 const hostLivePerVm: Array<number> = []
 const pluginRss: Array<number> = []
 const watchdogRss: Array<number> = []
+const watchdogCount: Array<number> = []
 let entry = ""
 
 for (let r = 0; r < ROUNDS; r++) {
@@ -64,12 +65,18 @@ for (let r = 0; r < ROUNDS; r++) {
     if (rss !== undefined) pluginRss.push(rss)
   }
   const pids = new Set(launched.map((vm) => vm.vm.pid))
+  // The runtime's orphan watchdogs (/bin/sh children of the host): one per VM before 98cc3cb,
+  // one per host since.
+  let shCount = 0
+  let shRss = 0
   for (const child of children(process.pid)) {
     if (!pids.has(child.pid) && child.comm === "sh") {
-      const rss = rssMiB(child.pid)
-      if (rss !== undefined) watchdogRss.push(rss)
+      shCount++
+      shRss += rssMiB(child.pid) ?? 0
     }
   }
+  watchdogCount.push(shCount)
+  watchdogRss.push(shRss)
   const t1 = performance.now()
   await Promise.all(launched.map((vm) => vm.close()))
   allStopped.push(performance.now() - t1)
@@ -87,7 +94,8 @@ report({
     { id: `many.${kind}.hostPerVm`, label: `host memory per VM ((host RSS − baseline) / ${COUNT})`, unit: "MiB", stat: stat(hostPerVm) },
     { id: `many.${kind}.hostLivePerVm`, label: `host live heap + external per VM (after GC)`, unit: "MiB", stat: stat(hostLivePerVm) },
     { id: `many.${kind}.pluginRss`, label: `${name} RSS, ${COUNT} running`, unit: "MiB", stat: stat(pluginRss) },
-    { id: `many.${kind}.watchdogRss`, label: "orphan watchdog sh RSS (one per VM)", unit: "MiB", stat: stat(watchdogRss) },
+    { id: `many.${kind}.watchdogCount`, label: `orphan watchdog sh processes with ${COUNT} VMs running`, unit: "processes", stat: stat(watchdogCount) },
+    { id: `many.${kind}.watchdogRss`, label: "their RSS, all together", unit: "MiB", stat: stat(watchdogRss) },
     { id: `many.${kind}.allStopped`, label: `${COUNT} stop sequences at once: until all exited`, unit: "ms", stat: stat(allStopped) }
   ],
   notes: [
