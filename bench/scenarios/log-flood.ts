@@ -37,6 +37,7 @@ interface WriterReport {
   readonly inWriteMs: number
   readonly maxWriteMs: number
   readonly slowWrites: number
+  readonly writes: number
 }
 
 // --- the counting logger ------------------------------------------------------------------
@@ -200,8 +201,8 @@ report({
     `flooding as fast as it can, the plugin was stalled: its writes waited ${stalledMs.toFixed(0)} ms (median) of ` +
     `${stat(runs.map((r) => r.writer.wallMs)).median.toFixed(0)} ms writing, ${stat(runs.map((r) => r.writer.slowWrites)).median} writes took > 1 ms: ` +
     "a pipe holds 64 KiB, so a writer faster than the host is throttled to the host's pace (backpressure, which is what keeps host memory flat)",
-    `paced at ${PACED_RATE.toLocaleString("en-US")} lines/s it was ${stat(paced.map((r) => r.writer.slowWrites)).max > 0 ? "" : "never "}stalled ` +
-    `(longest write ${stat(paced.map((r) => r.writer.maxWriteMs)).max.toFixed(2)} ms)`,
+    `paced at ${PACED_RATE.toLocaleString("en-US")} lines/s: at most ${stat(paced.map((r) => r.writer.slowWrites)).max} of ` +
+    `${paced[0]?.writer.writes ?? "?"} writes waited over 1 ms (longest ${stat(paced.map((r) => r.writer.maxWriteMs)).max.toFixed(2)} ms)`,
     `host RSS before any launch ${rssAtStart.toFixed(1)} MiB; its peak (VmHWM) over all the floods, warm-up included: ${hwm?.toFixed(1)} MiB`,
     ...(quick ? ["QUICK run: too few samples for figures"] : [])
   ],
