@@ -34,7 +34,8 @@ const RSS_RUNS = rounds(4, 1)
 const rt = hostRuntime({ quiet: true })
 
 // When the runtime says a plugin was spawned and when it was ready, to split a launch into
-// before-spawn (preflight, handshake server, fork/exec of the plugin and its watchdog),
+// before-spawn (preflight, handshake server, fork/exec of the plugin, and of the orphan watchdog
+// when the runtime starts one),
 // handshake, and after it (closing the handshake server, making the client).
 const seen = new Map<number, { spawned?: number; ready?: number }>()
 rt.runFork(Effect.gen(function*() {
@@ -229,7 +230,7 @@ const rssOf = (samples: ReadonlyArray<OursSample>) =>
   samples.map((s) => s.idleRssMiB).filter((x): x is number => x !== undefined)
 
 const breakdown = (kind: string, samples: ReadonlyArray<OursSample>) => [
-  { id: `cold.${kind}.preSpawn`, label: "    launch() → Spawned (preflight, runtime server, fork/exec + watchdog)", unit: "ms", stat: stat(samples.map((s) => s.preSpawnMs)) },
+  { id: `cold.${kind}.preSpawn`, label: "    launch() → Spawned (preflight, runtime server, fork/exec)", unit: "ms", stat: stat(samples.map((s) => s.preSpawnMs)) },
   { id: `cold.${kind}.spawnToReady`, label: "    Spawned → Ready (plugin start-up and Initialize)", unit: "ms", stat: stat(samples.map((s) => s.spawnToReadyMs)) },
   { id: `cold.${kind}.afterReady`, label: "    Ready → launch() returned (close runtime server, make client)", unit: "ms", stat: stat(samples.map((s) => s.afterReadyMs)) },
   { id: `cold.${kind}.firstCall`, label: "    launch() returned → first Version reply (dial + call)", unit: "ms", stat: stat(samples.map((s) => s.firstCallMs)) }
