@@ -30,7 +30,6 @@ import { createHash } from "node:crypto"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
 import { type LoadOptions, type LoadResult, runEffectLoad, runPromiseLoad } from "../lib/load.ts"
-import { miniTransport } from "../prototypes/mini-grpc.ts"
 import { type Figure, progress, quick, report, rounds } from "../lib/scenario.ts"
 import { rateStat, stat } from "../lib/stats.ts"
 import { entryOf, goHost, goPlugin, hostRuntime, initializeWithMemoryDb, launch, makeBlock, payloadChainBin } from "../lib/vm.ts"
@@ -53,7 +52,7 @@ notes.push(`plugin entry (TS example VM): ${String(extra.entry)}`)
 const goVm = await launch(rt, { path: goPlugin, name: "go-plugin" })
 
 // Bare Node servers of Version (no SDK), to see the floor of a Node gRPC server.
-const bareServer = (kind: "connect" | "grpcjs" | "mini") =>
+const bareServer = (kind: "connect" | "grpcjs") =>
   new Promise<{ address: string; pid: number; stop: () => void }>((resolve, reject) => {
     const child = spawn(process.execPath, [fileURLToPath(new URL("../fixtures/bare-server.ts", import.meta.url))], {
       env: { ...process.env, BARE_SERVER: kind },
@@ -68,7 +67,6 @@ const bareServer = (kind: "connect" | "grpcjs" | "mini") =>
   })
 const bareConnect = await bareServer("connect")
 const bareGrpcJs = await bareServer("grpcjs")
-const bareMini = await bareServer("mini")
 
 // --- clients ------------------------------------------------------------------------------
 // `maxSessionMemory` (MB, node's default 10): with the default, node's http2 client refuses
@@ -136,15 +134,6 @@ const goEffectMin = () =>
 const goGrpcJs = grpcJsClient(goVm.vm.vmAddr)
 const bareConnectGrpcJs = grpcJsClient(bareConnect.address)
 const bareGrpcJsGrpcJs = grpcJsClient(bareGrpcJs.address)
-// The measurement prototype (bench/prototypes/mini-grpc.ts): a minimal unary transport on
-// node:http2, behind Connect's createClient and behind our typed client (fromTransport).
-const miniClients = (address: string) => {
-  const { close, transport } = miniTransport(address)
-  return { raw: createClient(pb.VM, transport), typed: ChainVm.fromTransport(transport), close }
-}
-const tsMini = miniClients(tsVm.vm.vmAddr)
-const goMini = miniClients(goVm.vm.vmAddr)
-const miniMini = miniClients(bareMini.address)
 
 // --- cells ----------------------------------------------------------------------------------
 const sizes = { "1KiB": 1024, "1MiB": 1024 * 1024 } as const
@@ -184,8 +173,6 @@ const cell = async (
     bareConnect.pid :
     id.startsWith("unary.bareGrpcJs.") ?
     bareGrpcJs.pid :
-    id.startsWith("unary.mini.") ?
-    bareMini.pid :
     tsVm.vm.pid
   const t0 = performance.now()
   let result: LoadResult
@@ -267,13 +254,6 @@ for (const c of [1, 16, 64]) {
   if (c < 64) await cell(`unary.go.connect.Version.c${c}`, `bare Connect → Go plugin, Version`, c, () => runPromiseLoad(() => goConnect.client.version({}), load(c)))
   await cell(`unary.go.grpcjs.Version.c${c}`, `grpc-js → Go plugin, Version`, c, () => runPromiseLoad(() => goGrpcJs.version(), load(c)))
 }
-// The floor of a Node gRPC unary call on this machine: the prototype on both ends.
-for (const c of [1, 16]) {
-  await cell(`unary.go.mini.Version.c${c}`, `prototype unary h2 transport → Go plugin, Version`, c, () => runPromiseLoad(() => goMini.raw.version({}), load(c)))
-  await cell(`unary.go.miniTyped.Version.c${c}`, `typed client over the prototype transport → Go plugin, Version`, c, () => typedLoad(() => goMini.typed.version(), load(c)))
-  await cell(`unary.ts.mini.Version.c${c}`, `prototype unary h2 transport → TS VM, Version`, c, () => runPromiseLoad(() => tsMini.raw.version({}), load(c)))
-  await cell(`unary.mini.mini.Version.c${c}`, `prototype transport → prototype server (floor of Node), Version`, c, () => runPromiseLoad(() => miniMini.raw.version({}), load(c)))
-}
 for (const c of [1, 16]) {
   await cell(`unary.bareConnect.grpcjs.Version.c${c}`, `grpc-js → bare Connect server (no SDK), Version`, c, () => runPromiseLoad(() => bareConnectGrpcJs.version(), load(c)))
   await cell(`unary.bareGrpcJs.grpcjs.Version.c${c}`, `grpc-js → bare grpc-js server, Version`, c, () => runPromiseLoad(() => bareGrpcJsGrpcJs.version(), load(c)))
@@ -338,10 +318,6 @@ bareConnectGrpcJs.close()
 bareGrpcJsGrpcJs.close()
 bareConnect.stop()
 bareGrpcJs.stop()
-bareMini.stop()
-tsMini.close()
-goMini.close()
-miniMini.close()
 goGrpcJs.close()
 await rt.runPromise(Scope.close(probeScope, Exit.void))
 await goVm.close()
