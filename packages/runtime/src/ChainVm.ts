@@ -453,6 +453,9 @@ const make = Effect.fnUntraced(function*(options: ConnectOptions) {
   // gRPC "wait for ready": (re)connect with a backoff until the connection is up; the
   // call's timeout and the process's exit bound the wait.
   const ready = Effect.gen(function*() {
+    // The common case, a live connection, costs no promise.
+    const state = conn.sessionManager.state()
+    if (state === "open" || state === "idle") return
     let delay = 10
     while ((yield* Effect.promise(() => conn.sessionManager.connect())) === "error") {
       yield* Effect.sleep(Duration.millis(delay))
@@ -593,29 +596,23 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
       const timeout = timeoutOf(method)
       const bounded = Duration.isFinite(timeout)
       const deadline = bounded ? Date.now() + Duration.toMillis(timeout) : undefined
-      const attempt = Effect.gen(function*() {
-        if (waitForReady && parts.ready !== undefined) yield* parts.ready
-        return yield* Effect.tryPromise({
+      const deadlineExceeded = () =>
+        Effect.fail(
+          new VmUnavailable({ method, code: "DeadlineExceeded", reason: `no answer within ${Duration.format(timeout)}` })
+        )
+      // The wait for a connection counts against the call's timeout; the call itself is bounded
+      // by Connect's own deadline (timeoutMs), which also tells the VM (grpc-timeout).
+      const waited = waitForReady && parts.ready !== undefined ?
+        (bounded ? parts.ready.pipe(Effect.timeoutOrElse({ duration: timeout, orElse: deadlineExceeded })) : parts.ready) :
+        Effect.void
+      const timed: Effect.Effect<A, VmUnavailable | VmCallFailed> = Effect.andThen(
+        waited,
+        Effect.tryPromise({
           try: (signal) =>
             send(deadline === undefined ? { signal } : { signal, timeoutMs: Math.max(1, deadline - Date.now()) }),
           catch: (error) => classify(method, error)
         })
-      })
-      const timed: Effect.Effect<A, VmUnavailable | VmCallFailed> = bounded ?
-        attempt.pipe(
-          Effect.timeoutOrElse({
-            duration: timeout,
-            orElse: () =>
-              Effect.fail(
-                new VmUnavailable({
-                  method,
-                  code: "DeadlineExceeded",
-                  reason: `no answer within ${Duration.format(timeout)}`
-                })
-              )
-          })
-        ) :
-        attempt
+      )
       if (process === undefined) return timed
       return Effect.gen(function*() {
         const status = yield* process.exitStatus
@@ -697,7 +694,7 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     timestamp: readTimestamp("timestamp", r.timestamp)
   })
 
-  const initialize = Effect.fn("ChainVm.initialize")(function*(params: InitializeParams) {
+  const initialize = Effect.fnUntraced(function*(params: InitializeParams) {
     const request = yield* encode("Initialize", () =>
       create(pb.InitializeRequestSchema, {
         networkId: uint32("network_id", params.networkId),
@@ -720,27 +717,27 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     return yield* decode("Initialize", () => toLastAccepted(response))
   })
 
-  const setState = Effect.fn("ChainVm.setState")(function*(state: VmState) {
+  const setState = Effect.fnUntraced(function*(state: VmState) {
     const wire = yield* encode("SetState", () => sendState(state))
     const response = yield* invoke("SetState", (o) => raw.setState({ state: wire }, o))
     return yield* decode("SetState", () => toLastAccepted(response))
   })
 
-  const shutdown = Effect.fn("ChainVm.shutdown")(function*() {
+  const shutdown = Effect.fnUntraced(function*() {
     yield* invoke("Shutdown", (o) => raw.shutdown({}, o))
   })
 
-  const createHandlers = Effect.fn("ChainVm.createHandlers")(function*() {
+  const createHandlers = Effect.fnUntraced(function*() {
     const response = yield* invoke("CreateHandlers", (o) => raw.createHandlers({}, o))
     return response.handlers.map((h): HttpHandler => ({ prefix: h.prefix, serverAddr: h.serverAddr }))
   })
 
-  const newHttpHandler = Effect.fn("ChainVm.newHttpHandler")(function*() {
+  const newHttpHandler = Effect.fnUntraced(function*() {
     const response = yield* invoke("NewHTTPHandler", (o) => raw.newHTTPHandler({}, o))
     return response.serverAddr === "" ? Option.none<string>() : Option.some(response.serverAddr)
   })
 
-  const waitForEvent = Effect.fn("ChainVm.waitForEvent")(function*() {
+  const waitForEvent = Effect.fnUntraced(function*() {
     const response = yield* invoke("WaitForEvent", (o) => raw.waitForEvent({}, o))
     return yield* decode("WaitForEvent", (): VmEvent => {
       switch (response.message) {
@@ -754,7 +751,7 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     })
   })
 
-  const connected = Effect.fn("ChainVm.connected")(function*(nodeId: NodeId, version: PeerVersion) {
+  const connected = Effect.fnUntraced(function*(nodeId: NodeId, version: PeerVersion) {
     const request = yield* encode("Connected", () =>
       create(pb.ConnectedRequestSchema, {
         nodeId: sendNodeId("node_id", nodeId),
@@ -766,37 +763,37 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     yield* invoke("Connected", (o) => raw.connected(request, o))
   })
 
-  const disconnected = Effect.fn("ChainVm.disconnected")(function*(nodeId: NodeId) {
+  const disconnected = Effect.fnUntraced(function*(nodeId: NodeId) {
     const request = yield* encode("Disconnected", () => ({ nodeId: sendNodeId("node_id", nodeId) }))
     yield* invoke("Disconnected", (o) => raw.disconnected(request, o))
   })
 
-  const buildBlock = Effect.fn("ChainVm.buildBlock")(function*(options: BlockContextOptions = {}) {
+  const buildBlock = Effect.fnUntraced(function*(options: BlockContextOptions = {}) {
     const request = yield* encode("BuildBlock", () =>
       options.pChainHeight === undefined ? {} : { pChainHeight: uint64("p_chain_height", options.pChainHeight) })
     const response = yield* invoke("BuildBlock", (o) => raw.buildBlock(request, o))
     return yield* decode("BuildBlock", () => toBlock(response, response.id, response.bytes))
   })
 
-  const parseBlock = Effect.fn("ChainVm.parseBlock")(function*(blockBytes: Uint8Array) {
+  const parseBlock = Effect.fnUntraced(function*(blockBytes: Uint8Array) {
     const request = yield* encode("ParseBlock", () => ({ bytes: bytes("bytes", blockBytes) }))
     const response = yield* invoke("ParseBlock", (o) => raw.parseBlock(request, o))
     return yield* decode("ParseBlock", () => toBlock(response, response.id, blockBytes))
   })
 
-  const getBlock = Effect.fn("ChainVm.getBlock")(function*(id: Id) {
+  const getBlock = Effect.fnUntraced(function*(id: Id) {
     const request = yield* encode("GetBlock", () => ({ id: sendId("id", id) }))
     const response = yield* invoke("GetBlock", (o) => raw.getBlock(request, o))
     yield* known("GetBlock", response.err, `block ${toHex(id)}`)
     return yield* decode("GetBlock", () => toBlock(response, id, response.bytes))
   })
 
-  const setPreference = Effect.fn("ChainVm.setPreference")(function*(id: Id) {
+  const setPreference = Effect.fnUntraced(function*(id: Id) {
     const request = yield* encode("SetPreference", () => ({ id: sendId("id", id) }))
     yield* invoke("SetPreference", (o) => raw.setPreference(request, o))
   })
 
-  const health = Effect.fn("ChainVm.health")(function*() {
+  const health = Effect.fnUntraced(function*() {
     const response = yield* invoke("Health", (o) => raw.health({}, o), false)
     return yield* decode("Health", (): unknown => {
       if (response.details.length === 0) return null
@@ -808,12 +805,12 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     })
   })
 
-  const version = Effect.fn("ChainVm.version")(function*() {
+  const version = Effect.fnUntraced(function*() {
     const response = yield* invoke("Version", (o) => raw.version({}, o))
     return response.version
   })
 
-  const appRequest = Effect.fn("ChainVm.appRequest")(function*(message: AppRequest) {
+  const appRequest = Effect.fnUntraced(function*(message: AppRequest) {
     const request = yield* encode("AppRequest", () =>
       create(pb.AppRequestMsgSchema, {
         nodeId: sendNodeId("node_id", message.nodeId),
@@ -824,7 +821,7 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     yield* invoke("AppRequest", (o) => raw.appRequest(request, o))
   })
 
-  const appRequestFailed = Effect.fn("ChainVm.appRequestFailed")(function*(message: AppRequestFailed) {
+  const appRequestFailed = Effect.fnUntraced(function*(message: AppRequestFailed) {
     const request = yield* encode("AppRequestFailed", () => ({
       nodeId: sendNodeId("node_id", message.nodeId),
       requestId: uint32("request_id", message.requestId),
@@ -834,7 +831,7 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     yield* invoke("AppRequestFailed", (o) => raw.appRequestFailed(request, o))
   })
 
-  const appResponse = Effect.fn("ChainVm.appResponse")(function*(message: AppResponse) {
+  const appResponse = Effect.fnUntraced(function*(message: AppResponse) {
     const request = yield* encode("AppResponse", () => ({
       nodeId: sendNodeId("node_id", message.nodeId),
       requestId: uint32("request_id", message.requestId),
@@ -843,7 +840,7 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     yield* invoke("AppResponse", (o) => raw.appResponse(request, o))
   })
 
-  const appGossip = Effect.fn("ChainVm.appGossip")(function*(message: AppGossip) {
+  const appGossip = Effect.fnUntraced(function*(message: AppGossip) {
     const request = yield* encode("AppGossip", () => ({
       nodeId: sendNodeId("node_id", message.nodeId),
       msg: bytes("msg", message.msg)
@@ -851,7 +848,7 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     yield* invoke("AppGossip", (o) => raw.appGossip(request, o))
   })
 
-  const crossChainAppRequest = Effect.fn("ChainVm.crossChainAppRequest")(function*(message: CrossChainAppRequest) {
+  const crossChainAppRequest = Effect.fnUntraced(function*(message: CrossChainAppRequest) {
     const request = yield* encode("CrossChainAppRequest", () =>
       create(pb.CrossChainAppRequestMsgSchema, {
         chainId: sendId("chain_id", message.chainId),
@@ -862,7 +859,7 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     yield* invoke("CrossChainAppRequest", (o) => raw.crossChainAppRequest(request, o))
   })
 
-  const crossChainAppRequestFailed = Effect.fn("ChainVm.crossChainAppRequestFailed")(function*(
+  const crossChainAppRequestFailed = Effect.fnUntraced(function*(
     message: CrossChainAppRequestFailed
   ) {
     const request = yield* encode("CrossChainAppRequestFailed", () => ({
@@ -874,7 +871,7 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     yield* invoke("CrossChainAppRequestFailed", (o) => raw.crossChainAppRequestFailed(request, o))
   })
 
-  const crossChainAppResponse = Effect.fn("ChainVm.crossChainAppResponse")(function*(message: CrossChainAppResponse) {
+  const crossChainAppResponse = Effect.fnUntraced(function*(message: CrossChainAppResponse) {
     const request = yield* encode("CrossChainAppResponse", () => ({
       chainId: sendId("chain_id", message.chainId),
       requestId: uint32("request_id", message.requestId),
@@ -883,17 +880,17 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     yield* invoke("CrossChainAppResponse", (o) => raw.crossChainAppResponse(request, o))
   })
 
-  const gatherRaw = Effect.fn("ChainVm.gatherRaw")(function*() {
+  const gatherRaw = Effect.fnUntraced(function*() {
     const response = yield* invoke("Gather", (o) => raw.gather({}, o))
     return response.metricFamilies
   })
 
-  const gather = Effect.fn("ChainVm.gather")(function*() {
+  const gather = Effect.fnUntraced(function*() {
     const families = yield* gatherRaw()
     return yield* decode("Gather", () => families.map(toMetricFamily))
   })
 
-  const getAncestors = Effect.fn("ChainVm.getAncestors")(function*(params: GetAncestorsParams) {
+  const getAncestors = Effect.fnUntraced(function*(params: GetAncestorsParams) {
     const request = yield* encode("GetAncestors", () => ({
       blkId: sendId("blk_id", params.blkId),
       maxBlocksNum: int32("max_blocks_num", params.maxBlocksNum),
@@ -904,7 +901,7 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     return response.blksBytes
   })
 
-  const batchedParseBlock = Effect.fn("ChainVm.batchedParseBlock")(function*(blocks: ReadonlyArray<Uint8Array>) {
+  const batchedParseBlock = Effect.fnUntraced(function*(blocks: ReadonlyArray<Uint8Array>) {
     const request = yield* encode("BatchedParseBlock", () => ({
       request: blocks.map((b, i) => bytes(`request[${i}]`, b))
     }))
@@ -917,14 +914,14 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     })
   })
 
-  const getBlockIdAtHeight = Effect.fn("ChainVm.getBlockIdAtHeight")(function*(height: bigint) {
+  const getBlockIdAtHeight = Effect.fnUntraced(function*(height: bigint) {
     const request = yield* encode("GetBlockIDAtHeight", () => ({ height: uint64("height", height) }))
     const response = yield* invoke("GetBlockIDAtHeight", (o) => raw.getBlockIDAtHeight(request, o))
     yield* known("GetBlockIDAtHeight", response.err, `block at height ${height}`)
     return yield* decode("GetBlockIDAtHeight", () => readId("blk_id", response.blkId))
   })
 
-  const stateSyncEnabled = Effect.fn("ChainVm.stateSyncEnabled")(function*() {
+  const stateSyncEnabled = Effect.fnUntraced(function*() {
     const response = yield* invoke("StateSyncEnabled", (o) => raw.stateSyncEnabled({}, o))
     if (response.err === pb.Error.STATE_SYNC_NOT_IMPLEMENTED) return false
     yield* known("StateSyncEnabled", response.err)
@@ -936,17 +933,17 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
       Effect.andThen(decode(method, (): StateSummary => ({ id: readId("id", r.id), height: r.height, bytes: r.bytes })))
     )
 
-  const getOngoingSyncStateSummary = Effect.fn("ChainVm.getOngoingSyncStateSummary")(function*() {
+  const getOngoingSyncStateSummary = Effect.fnUntraced(function*() {
     const response = yield* invoke("GetOngoingSyncStateSummary", (o) => raw.getOngoingSyncStateSummary({}, o))
     return yield* summary("GetOngoingSyncStateSummary", response)
   })
 
-  const getLastStateSummary = Effect.fn("ChainVm.getLastStateSummary")(function*() {
+  const getLastStateSummary = Effect.fnUntraced(function*() {
     const response = yield* invoke("GetLastStateSummary", (o) => raw.getLastStateSummary({}, o))
     return yield* summary("GetLastStateSummary", response)
   })
 
-  const parseStateSummary = Effect.fn("ChainVm.parseStateSummary")(function*(summaryBytes: Uint8Array) {
+  const parseStateSummary = Effect.fnUntraced(function*(summaryBytes: Uint8Array) {
     const request = yield* encode("ParseStateSummary", () => ({ bytes: bytes("bytes", summaryBytes) }))
     const response = yield* invoke("ParseStateSummary", (o) => raw.parseStateSummary(request, o))
     yield* known("ParseStateSummary", response.err, "state summary")
@@ -957,7 +954,7 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     }))
   })
 
-  const getStateSummary = Effect.fn("ChainVm.getStateSummary")(function*(height: bigint) {
+  const getStateSummary = Effect.fnUntraced(function*(height: bigint) {
     const request = yield* encode("GetStateSummary", () => ({ height: uint64("height", height) }))
     const response = yield* invoke("GetStateSummary", (o) => raw.getStateSummary(request, o))
     yield* known("GetStateSummary", response.err, `state summary at height ${height}`)
@@ -968,7 +965,7 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     }))
   })
 
-  const blockVerify = Effect.fn("ChainVm.blockVerify")(function*(
+  const blockVerify = Effect.fnUntraced(function*(
     blockBytes: Uint8Array,
     options: BlockContextOptions = {}
   ) {
@@ -980,17 +977,17 @@ const makeClient = (parts: ClientParts): ChainVmClient => {
     return yield* decode("BlockVerify", () => readTimestamp("timestamp", response.timestamp))
   })
 
-  const blockAccept = Effect.fn("ChainVm.blockAccept")(function*(id: Id) {
+  const blockAccept = Effect.fnUntraced(function*(id: Id) {
     const request = yield* encode("BlockAccept", () => ({ id: sendId("id", id) }))
     yield* invoke("BlockAccept", (o) => raw.blockAccept(request, o))
   })
 
-  const blockReject = Effect.fn("ChainVm.blockReject")(function*(id: Id) {
+  const blockReject = Effect.fnUntraced(function*(id: Id) {
     const request = yield* encode("BlockReject", () => ({ id: sendId("id", id) }))
     yield* invoke("BlockReject", (o) => raw.blockReject(request, o))
   })
 
-  const stateSummaryAccept = Effect.fn("ChainVm.stateSummaryAccept")(function*(summaryBytes: Uint8Array) {
+  const stateSummaryAccept = Effect.fnUntraced(function*(summaryBytes: Uint8Array) {
     const request = yield* encode("StateSummaryAccept", () => ({ bytes: bytes("bytes", summaryBytes) }))
     const response = yield* invoke("StateSummaryAccept", (o) => raw.stateSummaryAccept(request, o))
     yield* known("StateSummaryAccept", response.err, "state summary")

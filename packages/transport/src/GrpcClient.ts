@@ -44,6 +44,11 @@ export const transport = (
         pingTimeoutMs: options.keepalive?.timeoutMillis ?? 10_000,
         pingIdleConnection: options.keepalive?.idle ?? true,
         connectTimeoutMs: options.connectTimeoutMillis ?? 5_000
+      }, {
+        // node's default (10 MB) refuses new streams (NGHTTP2_ENHANCE_YOUR_CALM) once ~10 MB of
+        // requests are in flight, e.g. 16 concurrent 1 MiB blocks; message sizes are unlimited
+        // on the Go side, so the session may hold as much as Connect's 4 GiB message cap.
+        maxSessionMemory: 4096
       })
       const transport = createGrpcTransport({
         baseUrl,
