@@ -68,7 +68,8 @@ export const decode = (bytes: Uint8Array): BlockData | MalformedBlock => {
     if (offset + 4 > bytes.length) return new MalformedBlock({ reason: `payload ${i} is truncated` })
     const length = view.getUint32(offset)
     if (offset + 4 + length > bytes.length) return new MalformedBlock({ reason: `payload ${i} is truncated` })
-    payloads.push(bytes.slice(offset + 4, offset + 4 + length))
+    // A view, not a copy: a 1 MiB block is not copied again for its payloads.
+    payloads.push(bytes.subarray(offset + 4, offset + 4 + length))
     offset += 4 + length
   }
   if (offset !== bytes.length) return new MalformedBlock({ reason: `${bytes.length - offset} trailing bytes` })

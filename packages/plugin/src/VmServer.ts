@@ -247,6 +247,19 @@ export const make = <B extends Block>(
     )
 
     // --- running calls ----------------------------------------------------------------------
+    // One attributed counter per method, made once rather than on every call.
+    const counters = new Map<string, { readonly calls: Metric.Counter<number>; readonly errors: Metric.Counter<number> }>()
+    const countersOf = (method: string) => {
+      let found = counters.get(method)
+      if (found === undefined) {
+        found = {
+          calls: Metric.withAttributes(Metrics.rpcCalls, { method }),
+          errors: Metric.withAttributes(Metrics.rpcErrors, { method })
+        }
+        counters.set(method, found)
+      }
+      return found
+    }
     const run = <A>(
       method: string,
       effect: Effect.Effect<A, unknown>,
@@ -255,13 +268,13 @@ export const make = <B extends Block>(
     ): Promise<A> => {
       const body = options.locked === true ? lock.withPermit(effect) : effect
       return Effect.runPromiseExitWith(context)(
-        Effect.andThen(Metric.update(Metric.withAttributes(Metrics.rpcCalls, { method }), 1), body),
+        Effect.andThen(Metric.update(countersOf(method).calls, 1), body),
         { signal: handler.signal }
       ).then((exit) => {
         if (Exit.isSuccess(exit)) return exit.value
         const error = toConnectError(exit.cause)
         return Effect.runPromiseWith(context)(
-          Metric.update(Metric.withAttributes(Metrics.rpcErrors, { method }), 1)
+          Metric.update(countersOf(method).errors, 1)
         ).then(() => {
           throw error
         })
