@@ -21,13 +21,8 @@ import * as VmServer from "./VmServer.ts"
 /** Health services reported SERVING besides "". */
 const healthServices = ["vm.VM"]
 
-export interface ServeOptions extends VmServer.VmServerOptions {
-  readonly protocolVersion?: number
-  readonly engineAddrEnvNames?: ReadonlyArray<string>
-  /** Defaults to `process.env`. */
-  readonly env?: Readonly<Record<string, string | undefined>>
-  readonly initializeTimeoutMillis?: number
-}
+/** The VM server's options and the handshake's (protocol version, engine address env, timeout). */
+export interface ServeOptions extends VmServer.VmServerOptions, Omit<Serve.ServeOptions, "routes" | "healthServices"> {}
 
 export interface ServingChainVm {
   /** The node's runtime server the handshake went to. */

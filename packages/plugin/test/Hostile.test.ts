@@ -16,9 +16,8 @@ import { type Duration, Effect, Metric, Schema, type Scope } from "effect"
 import fc from "fast-check"
 import * as http2 from "node:http2"
 import { connect } from "node:net"
-import { setFlagsFromString } from "node:v8"
-import { runInNewContext } from "node:vm"
 import { type Block, ChainVm, ChainVmServer, Id } from "../src/index.ts"
+import { forceGc } from "../../../test-support/gc.ts"
 
 // ---------------------------------------------------------------------------------------
 // A stub VM: a genesis block, and blocks whose bytes start with 0x42 ("B")
@@ -257,18 +256,6 @@ const rawCall = (address: string, method: string, body: Uint8Array, boundMillis 
     })
   })
 
-/** `gc`, exposed at run time (the vitest config is left alone); undefined if V8 refuses. */
-const forceGc: (() => void) | undefined = (() => {
-  const existing = (globalThis as { gc?: () => void }).gc
-  if (typeof existing === "function") return existing
-  try {
-    setFlagsFromString("--expose-gc")
-    const gc = runInNewContext("gc") as unknown
-    return typeof gc === "function" ? (gc as () => void) : undefined
-  } catch {
-    return undefined
-  }
-})()
 
 const GiB = 1024 * 1024 * 1024
 const MiB = 1024 * 1024

@@ -14,8 +14,6 @@ import { Effect, Fiber, Layer, Metric, type Scope, Stream } from "effect"
 import * as http2 from "node:http2"
 import * as net from "node:net"
 import { fileURLToPath } from "node:url"
-import { setFlagsFromString } from "node:v8"
-import { runInNewContext } from "node:vm"
 import { ChainVm, type ChainVmConfig } from "../src/ChainVm.ts"
 import type { VmCallError, VmKnownError } from "../src/Errors.ts"
 import { Lifecycle, type LifecycleEvent, metrics } from "../src/Lifecycle.ts"
@@ -23,6 +21,7 @@ import { Runtime } from "../src/Runtime.ts"
 import { id } from "./ChainVmSupport.ts"
 import { goPluginPath, skipGo } from "./goInterop.ts"
 import { captureLogs, waitUntil } from "./support.ts"
+import { forceGc } from "../../../test-support/gc.ts"
 
 // ---------------------------------------------------------------------------------------
 // Bounds
@@ -149,18 +148,6 @@ const answer = (body: Uint8Array, trailers: http2.OutgoingHttpHeaders = { "grpc-
 
 const clientOf = (address: string) => ChainVm.make({ address, callTimeout: `${CALL_TIMEOUT_MILLIS} millis` })
 
-/** `gc`, exposed at run time (the vitest config is left alone); undefined if V8 refuses. */
-const forceGc: (() => void) | undefined = (() => {
-  const existing = (globalThis as { gc?: () => void }).gc
-  if (typeof existing === "function") return existing
-  try {
-    setFlagsFromString("--expose-gc")
-    const gc = runInNewContext("gc") as unknown
-    return typeof gc === "function" ? (gc as () => void) : undefined
-  } catch {
-    return undefined
-  }
-})()
 
 // ---------------------------------------------------------------------------------------
 // Peers that do not answer

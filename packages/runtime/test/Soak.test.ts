@@ -15,12 +15,11 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger } from "effect"
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { setFlagsFromString } from "node:v8"
-import { runInNewContext } from "node:vm"
 import { ChainVm, type ChainVmConfig } from "../src/ChainVm.ts"
 import type { ProcessExit } from "../src/Errors.ts"
 import { Runtime } from "../src/Runtime.ts"
 import { goPluginPath, skipGo } from "./goInterop.ts"
+import { forceGc } from "../../../test-support/gc.ts"
 
 // ---------------------------------------------------------------------------------------
 // Bounds (growth from the baseline, measured after the load and a settle of at most 3 s)
@@ -66,21 +65,6 @@ const SETTLE_MILLIS = 3_000
 // Measuring this process
 // ---------------------------------------------------------------------------------------
 
-/**
- * A `gc` function: `--expose-gc` (if vitest runs the worker with it), or the same flag set
- * at run time and the function taken from a fresh V8 context (the config is left alone).
- */
-const forceGc: (() => void) | undefined = (() => {
-  const existing = (globalThis as { gc?: () => void }).gc
-  if (typeof existing === "function") return existing
-  try {
-    setFlagsFromString("--expose-gc")
-    const gc = runInNewContext("gc") as unknown
-    return typeof gc === "function" ? (gc as () => void) : undefined
-  } catch {
-    return undefined
-  }
-})()
 
 interface Snapshot {
   readonly fds: number
