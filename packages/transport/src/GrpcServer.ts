@@ -29,6 +29,11 @@ export interface GrpcServerOptions {
   readonly host?: string
   /** How long a graceful close may wait for in-flight calls before sessions are destroyed. */
   readonly closeGraceMillis?: number
+  /**
+   * A connection that has not sent its HTTP/2 preface and SETTINGS within this time is closed
+   * (default 10 s), so that silent peers cannot hold file descriptors forever.
+   */
+  readonly prefaceTimeoutMillis?: number
 }
 
 // The Go side runs with unlimited message sizes and stream counts; so do we.
@@ -40,6 +45,7 @@ export const serve = (
 ): Effect.Effect<GrpcServer, ServerListenError, import("effect").Scope.Scope> => {
   const host = options.host ?? "127.0.0.1"
   const closeGraceMillis = options.closeGraceMillis ?? 1_000
+  const prefaceTimeoutMillis = options.prefaceTimeoutMillis ?? 10_000
   return Effect.acquireRelease(
     Effect.callback<{ server: http2.Http2Server; sessions: Set<http2.ServerHttp2Session>; port: number }, ServerListenError>(
       (resume) => {
@@ -56,7 +62,13 @@ export const serve = (
         )
         server.on("session", (session) => {
           sessions.add(session)
-          session.once("close", () => sessions.delete(session))
+          const silent = setTimeout(() => session.destroy(), prefaceTimeoutMillis)
+          silent.unref()
+          session.once("remoteSettings", () => clearTimeout(silent))
+          session.once("close", () => {
+            clearTimeout(silent)
+            sessions.delete(session)
+          })
           // A peer that sends garbage must not take the host down.
           session.on("error", () => session.destroy())
         })
