@@ -10,8 +10,7 @@ import {
   HandshakeTimeout,
   type LaunchError,
   type ProcessExit,
-  ProcessExitedBeforeHandshake,
-  RuntimeServerFailed
+  ProcessExitedBeforeHandshake
 } from "./Errors.ts"
 import * as Checksum from "./Checksum.ts"
 import * as Durations from "./Durations.ts"
@@ -263,4 +262,3 @@ export class Runtime extends Context.Service<Runtime, {
   )
 }
 
-export { RuntimeServerFailed }
