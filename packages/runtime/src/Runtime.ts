@@ -42,7 +42,7 @@ export interface LaunchConfig {
   readonly handshakeTimeout?: Duration.Input | undefined
   readonly stopTimeout?: Duration.Input | undefined
   readonly engineAddrEnvNames?: ReadonlyArray<string> | undefined
-  /** Number of stderr lines kept for error reports (default 20). */
+  /** Number of lines kept for error reports and `recentLines` (default 20). */
   readonly stderrTailLines?: number | undefined
   /** Append each stream's raw bytes to a file. */
   readonly stdoutFile?: string | undefined
@@ -73,6 +73,8 @@ export interface VmInstance {
   /** Stops the process now (SIGTERM, grace, SIGKILL); the scope would do it anyway. */
   readonly stop: Effect.Effect<ProcessExit>
   readonly stderrTail: Effect.Effect<ReadonlyArray<string>>
+  /** The plugin's recent output, both streams, oldest first (`stdout: line`, `stderr: line`). */
+  readonly recentLines: Effect.Effect<ReadonlyArray<string>>
   /** Waits (at most `timeout`) until the plugin's stdout and stderr were read to their end. */
   readonly drained: (timeout: Duration.Input) => Effect.Effect<void>
 }
@@ -234,6 +236,7 @@ export class Runtime extends Context.Service<Runtime, {
             exitStatus: child.exitStatus,
             stop: child.stop,
             stderrTail: child.stderrTail,
+            recentLines: child.recentLines,
             drained: child.drained
           } satisfies VmInstance
         })

@@ -48,6 +48,8 @@ export interface VmProcessHandle {
   readonly drained: (timeout: Duration.Input) => Effect.Effect<void>
   /** The last lines the plugin wrote to stderr. */
   readonly stderrTail: Effect.Effect<ReadonlyArray<string>>
+  /** The last lines of both streams, oldest first, each as `stdout: line` or `stderr: line`. */
+  readonly recentLines: Effect.Effect<ReadonlyArray<string>>
 }
 
 // A stop never takes longer than the grace period plus this: after SIGKILL the kernel frees the
@@ -119,12 +121,14 @@ export class VmProcess extends Context.Service<VmProcess, {
         )
 
         const tail = new PluginLog.RecentLines(spec.tailLines)
+        const recent = new PluginLog.RecentLines(spec.tailLines)
         const pump = (stream: "stdout" | "stderr", bytes: Stream.Stream<Uint8Array, unknown>, fd: number | undefined) =>
           (fd === undefined ? bytes : bytes.pipe(Stream.tap((chunk) => Effect.sync(() => writeSync(fd, chunk))))).pipe(
             PluginLog.records(stream),
             Stream.runForEachArray((records) =>
               Effect.forEach(records, (record) => {
                 if (stream === "stderr") tail.push(record.line)
+                recent.push(`${stream}: ${record.line}`)
                 return Effect.logWithLevel(record.level)(record.line)
               }, { discard: true })
             ),
@@ -170,7 +174,8 @@ export class VmProcess extends Context.Service<VmProcess, {
           stop,
           stopRequested: Effect.sync(() => stopRequested),
           drained,
-          stderrTail: Effect.sync(() => tail.snapshot())
+          stderrTail: Effect.sync(() => tail.snapshot()),
+          recentLines: Effect.sync(() => recent.snapshot())
         } satisfies VmProcessHandle
       })
       return VmProcess.of({ spawn })

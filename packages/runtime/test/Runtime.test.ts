@@ -34,6 +34,13 @@ describe("Runtime.launch", () => {
       expect(byText("plugin serving")).toMatchObject({ level: "Info", annotations: { pid: vm.pid, stream: "stdout" } })
       expect(byText("a warning from the plugin")).toMatchObject({ level: "Warn", annotations: { stream: "stderr" } })
       expect(byText("a json error line")).toMatchObject({ level: "Error", annotations: { stream: "stdout" } })
+      // The recent lines of both streams stay available to the host (the two pipes interleave freely).
+      const recent = yield* vm.recentLines
+      expect([...recent].sort()).toEqual([
+        `stderr: WARN [11-27|04:50:00.001] a warning from the plugin`,
+        `stdout: INFO [11-27|04:50:00.000] plugin serving addr=${vm.vmAddr}`,
+        `stdout: {"@level":"error","@message":"a json error line"}`
+      ])
 
       yield* Scope.close(scope, Exit.void)
       expect(isAlive(vm.pid)).toBe(false)
