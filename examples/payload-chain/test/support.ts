@@ -13,10 +13,13 @@ import { MemoryDatabase, RpcDbServer } from "@vmre/rpcdb"
 import type { Database } from "@vmre/rpcdb/Database"
 import { GrpcClient } from "@vmre/transport"
 import { Id, type InitializeParams, NodeId } from "@vmre/runtime"
-import { Effect, Layer, Logger, Metric, References, type Scope } from "effect"
+import { Effect, Metric, type Scope } from "effect"
 import { fileURLToPath } from "node:url"
 import { ensureFresh } from "../build.ts"
 import * as PayloadChain from "../src/PayloadChain.ts"
+
+export { captureLogs, type CapturedLine } from "../../../test-support/logs.ts"
+export { isAlive } from "../../../test-support/processes.ts"
 
 /** The plugin executable, as a node starts it. */
 export const executable = fileURLToPath(new URL("../bin/payload-chain", import.meta.url))
@@ -73,23 +76,6 @@ export const initializeParams = (dbServerAddr: string, overrides: Partial<Initia
   serverAddr: "",
   ...overrides
 })
-
-export interface CapturedLine {
-  readonly message: string
-  readonly level: string
-  readonly annotations: Readonly<Record<string, unknown>>
-}
-
-/** A logger that keeps every entry (the runtime forwards the plugin's lines to it). */
-export const captureLogs = () => {
-  const lines: Array<CapturedLine> = []
-  const logger = Logger.make<unknown, void>(({ fiber, logLevel, message }) => {
-    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
-    lines.push({ message: text, level: logLevel, annotations: { ...fiber.getRef(References.CurrentLogAnnotations) } })
-  })
-  const layer = Layer.mergeAll(Logger.layer([logger]), Layer.succeed(References.MinimumLogLevel, "All"))
-  return { lines, layer }
-}
 
 // --- an independent gRPC client --------------------------------------------------------
 
@@ -254,11 +240,3 @@ export const waitUntil = (predicate: () => boolean | Promise<boolean>, timeoutMi
     return true
   })
 
-export const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}

@@ -108,11 +108,4 @@ export const vmre = (
 ): Effect.Effect<Finished> =>
   Effect.scoped(Effect.flatMap(start(args, options.env), (started) => started.finished(options.timeoutMillis)))
 
-export const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
+export { isAlive } from "../../../test-support/processes.ts"

@@ -10,17 +10,17 @@
  * GoPlugin tests: InvalidVmAddress.)
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Metric, type Scope, Stream } from "effect"
+import { Effect, Fiber, Layer, Metric, type Scope } from "effect"
 import * as http2 from "node:http2"
 import * as net from "node:net"
 import { fileURLToPath } from "node:url"
 import { ChainVm, type ChainVmConfig } from "../src/ChainVm.ts"
 import type { VmCallError, VmKnownError } from "../src/Errors.ts"
-import { Lifecycle, type LifecycleEvent, metrics } from "../src/Lifecycle.ts"
+import { metrics } from "../src/Lifecycle.ts"
 import { Runtime } from "../src/Runtime.ts"
 import { id } from "./ChainVmSupport.ts"
 import { goPluginPath, skipGo } from "./goInterop.ts"
-import { captureLogs, waitUntil } from "./support.ts"
+import { captureLogs, collectEvents, waitUntil } from "./support.ts"
 import { forceGc } from "../../../test-support/gc.ts"
 
 // ---------------------------------------------------------------------------------------
@@ -292,15 +292,6 @@ describe("the client against a peer that answers garbage", () => {
 
 const crashFixture = fileURLToPath(new URL("./fixtures/crash-after-handshake-plugin.ts", import.meta.url))
 
-/** Collects lifecycle events from now on into an array. */
-const collectEvents = Effect.gen(function*() {
-  const lifecycle = yield* Lifecycle
-  const events: Array<LifecycleEvent> = []
-  yield* lifecycle.events.pipe(Stream.runForEach((event) => Effect.sync(() => events.push(event))), Effect.forkScoped)
-  // Let the subscription start before anything is published.
-  yield* Effect.sleep("10 millis")
-  return events
-})
 
 const exitsCounted = (reason: string) =>
   Effect.map(Metric.value(Metric.withAttributes(metrics.exits, { reason })), (state) => state.count)

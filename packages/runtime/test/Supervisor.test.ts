@@ -1,24 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Fiber, Layer, Logger, Metric, Schedule, Scope, Stream } from "effect"
+import { Effect, Exit, Fiber, Layer, Logger, Metric, Schedule, Scope } from "effect"
 import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Lifecycle, type LifecycleEvent, metrics } from "../src/Lifecycle.ts"
+import { type LifecycleEvent, metrics } from "../src/Lifecycle.ts"
 import { Runtime } from "../src/Runtime.ts"
 import { supervise } from "../src/Supervisor.ts"
-import { fixture, isAlive, waitUntil } from "./support.ts"
+import { collectEvents, fixture, isAlive, waitUntil } from "./support.ts"
 
 const live = Layer.merge(Runtime.layer, Logger.layer([]))
 
-/** Collects lifecycle events from now on into an array. */
-const collectEvents = Effect.gen(function*() {
-  const lifecycle = yield* Lifecycle
-  const events: Array<LifecycleEvent> = []
-  yield* lifecycle.events.pipe(Stream.runForEach((event) => Effect.sync(() => events.push(event))), Effect.forkScoped)
-  // Let the subscription start before anything is published.
-  yield* Effect.sleep("10 millis")
-  return events
-})
 
 const tags = (events: ReadonlyArray<LifecycleEvent>) => events.map((e) => e._tag)
 

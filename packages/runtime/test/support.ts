@@ -1,7 +1,11 @@
 /** Shared helpers of the runtime tests: the fixture plugin, a capturing logger, process checks. */
-import { Effect, Layer, Logger, References } from "effect"
+import { Effect, Logger, Stream } from "effect"
 import { fileURLToPath } from "node:url"
+import { Lifecycle, type LifecycleEvent } from "../src/Lifecycle.ts"
 import type { LaunchConfig } from "../src/Runtime.ts"
+
+export { captureLogs, type CapturedLine } from "../../../test-support/logs.ts"
+export { isAlive } from "../../../test-support/processes.ts"
 
 export const fixturePath = fileURLToPath(new URL("./fixtures/plugin.ts", import.meta.url))
 
@@ -16,32 +20,6 @@ export const fixture = (mode: string, overrides: Partial<LaunchConfig> & { fixtu
     env: { FIXTURE_MODE: mode, ...fixtureEnv },
     ...rest
   } satisfies LaunchConfig
-}
-
-export const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
-
-export interface CapturedLine {
-  readonly message: string
-  readonly level: string
-  readonly annotations: Record<string, unknown>
-}
-
-/** A logger that keeps every log entry (message, level, annotations) in `lines`. */
-export const captureLogs = () => {
-  const lines: Array<CapturedLine> = []
-  const logger = Logger.make<unknown, void>(({ fiber, logLevel, message }) => {
-    const text = Array.isArray(message) ? message.map(String).join(" ") : String(message)
-    lines.push({ message: text, level: logLevel, annotations: { ...fiber.getRef(References.CurrentLogAnnotations) } })
-  })
-  const layer = Layer.mergeAll(Logger.layer([logger]), Layer.succeed(References.MinimumLogLevel, "All"))
-  return { lines, layer }
 }
 
 /** A logger that only counts entries per message prefix, for floods. */
@@ -63,3 +41,13 @@ export const waitUntil = (predicate: () => boolean, timeoutMillis = 5_000) =>
     }
     return true
   })
+
+/** Collects lifecycle events from now on into an array. */
+export const collectEvents = Effect.gen(function*() {
+  const lifecycle = yield* Lifecycle
+  const events: Array<LifecycleEvent> = []
+  yield* lifecycle.events.pipe(Stream.runForEach((event) => Effect.sync(() => events.push(event))), Effect.forkScoped)
+  // Let the subscription start before anything is published.
+  yield* Effect.sleep("10 millis")
+  return events
+})
