@@ -235,7 +235,7 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
       if (processing !== undefined) return processing
       if (Id.equals(id, c.lastAccepted.id)) return c.lastAccepted
       const bytes = yield* c.db.get(blockKey(id))
-      if (Option.isNone(bytes)) return yield* new ChainVm.NotFound({ what: `block ${Id.toString(id)}` })
+      if (Option.isNone(bytes)) return yield* new ChainVm.NotFound({ subject: `block ${Id.toString(id)}` })
       return yield* parse(bytes.value)
     })
 
@@ -342,7 +342,7 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
       Effect.gen(function*() {
         const c = yield* chain
         const id = yield* c.db.get(heightKey(height))
-        if (Option.isNone(id)) return yield* new ChainVm.NotFound({ what: `an accepted block at height ${height}` })
+        if (Option.isNone(id)) return yield* new ChainVm.NotFound({ subject: `an accepted block at height ${height}` })
         return id.value
       }),
     health: Effect.map(chain, (c) => ({

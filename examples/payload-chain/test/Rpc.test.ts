@@ -345,7 +345,7 @@ describe("payload-chain over Connect", () => {
       expect(answer.err).toBe(ErrEnum.NOT_FOUND)
       // Its timestamp is still a valid one.
       expect(answer.timestamp).toBeDefined()
-      expect(new ChainVm.NotFound({ what: "x" }).message).toBe("not found: x")
+      expect(new ChainVm.NotFound({ subject: "x" }).message).toBe("not found: x")
     }))
 })
 

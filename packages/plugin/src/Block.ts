@@ -5,8 +5,9 @@
  * The SDK never interprets `bytes`; it only hands them to the node (BuildBlock, GetBlock,
  * GetAncestors) and back to the VM's `parseBlock` (ParseBlock, BlockVerify).
  */
-import { type Timestamp, timestampFromMs } from "@bufbuild/protobuf/wkt"
-import { DateTime, type Effect } from "effect"
+import type { Timestamp } from "@bufbuild/protobuf/wkt"
+import { Timestamp as WireTimestamp } from "@vmre/wire"
+import { DateTime, type Effect, Result } from "effect"
 import * as Id from "./Id.ts"
 
 /** The context a block is verified or built with when the node runs proposervm. */
@@ -52,19 +53,16 @@ export const timestampDate = (block: Pick<Block, "timestamp">): Date => {
   return DateTime.isDateTime(t) ? DateTime.toDateUtc(t) : t
 }
 
-// google.protobuf.Timestamp's valid range: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999999Z.
-const MIN_SECONDS = -62_135_596_800n
-const MAX_SECONDS = 253_402_300_799n
-
 /** A valid google.protobuf.Timestamp for `date`, or a reason why there is none. */
 export const toTimestamp = (date: Date): { readonly timestamp: Timestamp } | { readonly problem: string } => {
   const ms = date.getTime()
   if (!Number.isFinite(ms)) return { problem: "the timestamp is not a valid date" }
-  const seconds = BigInt(Math.floor(ms / 1000))
-  if (seconds < MIN_SECONDS || seconds > MAX_SECONDS) {
-    return { problem: `the timestamp ${date.toISOString()} is outside the range of google.protobuf.Timestamp` }
-  }
-  return { timestamp: timestampFromMs(ms) }
+  return Result.match(WireTimestamp.fromMillis(ms), {
+    onSuccess: (timestamp) => ({ timestamp }),
+    onFailure: () => ({
+      problem: `the timestamp ${date.toISOString()} is outside the range of google.protobuf.Timestamp`
+    })
+  })
 }
 
 /** Checks what the wire requires of a block the VM returned; the reason if it is unfit. */

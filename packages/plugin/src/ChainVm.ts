@@ -14,7 +14,8 @@
 import type { MetricFamily } from "@vmre/proto/io/prometheus/client/metrics_pb"
 import type { NetworkUpgrades } from "@vmre/proto/vm/vm_pb"
 import type { Database } from "@vmre/rpcdb/Database"
-import { type Effect, type Option, Schema, type Scope } from "effect"
+import { type PeerVersion, WireErrors } from "@vmre/wire"
+import { type Effect, type Option, type Scope } from "effect"
 import type { Block } from "./Block.ts"
 
 export type { Block, BlockContext } from "./Block.ts"
@@ -22,21 +23,10 @@ export type { Database } from "@vmre/rpcdb/Database"
 export type { NetworkUpgrades } from "@vmre/proto/vm/vm_pb"
 export type { MetricFamily } from "@vmre/proto/io/prometheus/client/metrics_pb"
 
-/** Nothing with that id or height: `ERROR_NOT_FOUND` on the wire (gRPC status OK). */
-export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
-  what: Schema.String
-}) {
-  override get message() {
-    return `not found: ${this.what}`
-  }
-}
-
-/** The VM (or its database) is closed: `ERROR_CLOSED` on the wire (gRPC status OK). */
-export class Closed extends Schema.TaggedError<Closed>()("Closed", {}) {
-  override get message() {
-    return "closed"
-  }
-}
+/** `ERROR_NOT_FOUND` (nothing with that id or height) and `ERROR_CLOSED` on the wire (gRPC status OK). */
+export const { Closed, NotFound } = WireErrors
+export type Closed = WireErrors.Closed
+export type NotFound = WireErrors.NotFound
 
 /** The engine phase the node moves the VM into (SetState). */
 export type VmState = "StateSyncing" | "Bootstrapping" | "NormalOp"
@@ -84,12 +74,7 @@ export interface BuildBlockOptions {
   readonly pChainHeight?: bigint
 }
 
-export interface PeerVersion {
-  readonly name: string
-  readonly major: number
-  readonly minor: number
-  readonly patch: number
-}
+export type { PeerVersion } from "@vmre/wire"
 
 export interface AppRequest {
   /** 20 bytes. */

@@ -9,21 +9,10 @@
 import { type ConnectRouter, createClient } from "@connectrpc/connect"
 import { Runtime as RuntimeService } from "@vmre/proto/vm/runtime/runtime_pb"
 import { GrpcClient, GrpcServer, Health } from "@vmre/transport"
+import { EngineEnv, ProtocolVersion } from "@vmre/wire"
 import { Effect, Schema, type Scope } from "effect"
 
-/** Checked in this order: luxd, newer luxd, avalanchego. */
-export const ENGINE_ADDR_ENV_NAMES: ReadonlyArray<string> = [
-  "LUX_VM_RUNTIME_ENGINE_ADDR",
-  "VM_RUNTIME_ENGINE_ADDR",
-  "AVALANCHE_VM_RUNTIME_ENGINE_ADDR"
-]
-
-/** Where a vmre host puts a per-launch secret, and the header the plugin returns it in. */
-export const LAUNCH_SECRET_ENV = "VMRE_LAUNCH_SECRET"
-export const LAUNCH_SECRET_HEADER = "vmre-launch-secret"
-
-/** vmre's default rpcchainvm protocol version (avalanchego v1.14.2). */
-export const DEFAULT_PROTOCOL_VERSION = 45
+const { ENGINE_ADDR_ENV_NAMES, LAUNCH_SECRET_ENV, LAUNCH_SECRET_HEADER } = EngineEnv
 
 export class EngineAddressMissing extends Schema.TaggedError<EngineAddressMissing>()("EngineAddressMissing", {
   names: Schema.Array(Schema.String)
@@ -101,7 +90,7 @@ export const serve = Effect.fn("Plugin.serve")(function*(
   yield* Effect.tryPromise({
     try: (signal) =>
       runtime.initialize(
-        { protocolVersion: options.protocolVersion ?? DEFAULT_PROTOCOL_VERSION, addr: server.address },
+        { protocolVersion: options.protocolVersion ?? ProtocolVersion.DEFAULT, addr: server.address },
         {
           timeoutMs: options.initializeTimeoutMillis ?? 5_000,
           signal,

@@ -70,12 +70,12 @@ const stubVm = (seen: Seen): ChainVm.ChainVM => {
     getBlock: (id) =>
       Effect.andThen(
         saw("GetBlock", id),
-        Id.equals(id, genesis.id) ? Effect.succeed(genesis) : Effect.fail(new ChainVm.NotFound({ what: "block" }))
+        Id.equals(id, genesis.id) ? Effect.succeed(genesis) : Effect.fail(new ChainVm.NotFound({ subject: "block" }))
       ),
     setPreference: (id) => saw("SetPreference", id),
     lastAccepted: Effect.succeed(genesis.id),
     getBlockIdAtHeight: (height) =>
-      height === 0n ? Effect.succeed(genesis.id) : Effect.fail(new ChainVm.NotFound({ what: `height ${height}` })),
+      height === 0n ? Effect.succeed(genesis.id) : Effect.fail(new ChainVm.NotFound({ subject: `height ${height}` })),
     health: Effect.succeed({ healthy: true }),
     version: "stub/1.0.0",
     shutdown: Effect.void,

@@ -74,11 +74,11 @@ const stubVm = (recorded: Recorded, overrides: Partial<ChainVm.ChainVM> = {}): C
       }
     },
     getBlock: (blockId) =>
-      blockId[0] === 0 ? Effect.succeed(block(0)) : Effect.fail(new ChainVm.NotFound({ what: "block" })),
+      blockId[0] === 0 ? Effect.succeed(block(0)) : Effect.fail(new ChainVm.NotFound({ subject: "block" })),
     setPreference: () => Effect.void,
     lastAccepted: Effect.succeed(id(0)),
     getBlockIdAtHeight: (height) =>
-      height === 0n ? Effect.succeed(id(0)) : Effect.fail(new ChainVm.NotFound({ what: "height" })),
+      height === 0n ? Effect.succeed(id(0)) : Effect.fail(new ChainVm.NotFound({ subject: "height" })),
     health: Effect.succeed({ fine: true, big: 10n }),
     version: Effect.succeed("stub/1.0.0"),
     shutdown: Effect.sync(() => {
@@ -230,7 +230,7 @@ describe("VmServer", () => {
       const vm = yield* clientOf(stubVm(fresh(), {
         stateSync: {
           enabled: Effect.succeed(true),
-          getOngoingSyncStateSummary: Effect.fail(new ChainVm.NotFound({ what: "ongoing summary" })),
+          getOngoingSyncStateSummary: Effect.fail(new ChainVm.NotFound({ subject: "ongoing summary" })),
           getLastStateSummary: Effect.succeed(summary(8n)),
           parseStateSummary: (bytes) => Effect.succeed(summary(BigInt(bytes[0] ?? 0))),
           getStateSummary: (height) => Effect.succeed(summary(height))

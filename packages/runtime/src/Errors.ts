@@ -3,7 +3,7 @@
  * the person reading the node's log: what happened, with the facts needed to act on it.
  */
 import { Schema } from "effect"
-import * as ProtocolVersion from "./ProtocolVersion.ts"
+import { ProtocolVersion, WireErrors } from "@vmre/wire"
 
 /** How a plugin process ended: an exit code, or the signal that killed it. */
 export const ProcessExit = Schema.Struct({
@@ -135,34 +135,12 @@ export class ChecksumMismatch extends Schema.TaggedError<ChecksumMismatch>()("Ch
 // `method` is the RPC name as on the wire (`GetBlock` for /vm.VM/GetBlock).
 // ---------------------------------------------------------------------------------------
 
-/** The VM answered `ERROR_NOT_FOUND` (gRPC OK with the `err` enum), e.g. an unknown block. */
-export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
-  method: Schema.String,
-  /** What was looked for, e.g. `block 0x…`; may be empty. */
-  subject: Schema.String
-}) {
-  override get message() {
-    return `vm.VM/${this.method}: not found${this.subject === "" ? "" : `: ${this.subject}`}`
-  }
-}
-
-/** The VM answered `ERROR_CLOSED`: it (or its database) is shut down. */
-export class Closed extends Schema.TaggedError<Closed>()("Closed", {
-  method: Schema.String
-}) {
-  override get message() {
-    return `vm.VM/${this.method}: the vm is closed`
-  }
-}
-
-/** The VM answered `ERROR_STATE_SYNC_NOT_IMPLEMENTED`: it does not support state sync. */
-export class StateSyncNotImplemented extends Schema.TaggedError<StateSyncNotImplemented>()("StateSyncNotImplemented", {
-  method: Schema.String
-}) {
-  override get message() {
-    return `vm.VM/${this.method}: the vm does not implement state sync`
-  }
-}
+// The failures vm.proto's `err` enum names are the shared wire contract's own classes, so a
+// VM's NotFound and the host's NotFound are one type.
+export const { Closed, NotFound, StateSyncNotImplemented } = WireErrors
+export type Closed = WireErrors.Closed
+export type NotFound = WireErrors.NotFound
+export type StateSyncNotImplemented = WireErrors.StateSyncNotImplemented
 
 /**
  * The call did not get an answer from the VM: connection refused or lost, no answer within

@@ -9,6 +9,7 @@
 import { Code, ConnectError } from "@connectrpc/connect"
 import { Runtime as RuntimeService } from "@vmre/proto/vm/runtime/runtime_pb"
 import { GrpcServer } from "@vmre/transport"
+import { EngineEnv } from "@vmre/wire"
 import { Context, Deferred, Effect, Layer, type Scope } from "effect"
 import { timingSafeEqual } from "node:crypto"
 import { InvalidVmAddress, ProtocolVersionMismatch, RuntimeServerFailed } from "./Errors.ts"
@@ -94,11 +95,6 @@ const answerText = (error: HandshakeError | HandshakeAlreadyDone): string => {
   }
 }
 
-/** The gRPC metadata header that carries the per-launch secret on `Initialize`. */
-export const SECRET_HEADER = "vmre-launch-secret"
-/** The env var in which the plugin finds the per-launch secret. */
-export const SECRET_ENV = "VMRE_LAUNCH_SECRET"
-
 /** Whether `presented` equals `secret`, in constant time. */
 export const secretMatches = (secret: string, presented: string | null): boolean => {
   if (presented === null) return false
@@ -134,7 +130,7 @@ export class Handshake extends Context.Service<Handshake, {
       const server = yield* GrpcServer.serve((router) => {
         router.service(RuntimeService, {
           initialize: (request, context) =>
-            options.secret !== undefined && !secretMatches(options.secret, context.requestHeader.get(SECRET_HEADER)) ?
+            options.secret !== undefined && !secretMatches(options.secret, context.requestHeader.get(EngineEnv.LAUNCH_SECRET_HEADER)) ?
               Promise.reject(new ConnectError("this launch requires its secret", Code.PermissionDenied)) :
               Effect.runPromise(
               initializer.initialize({ protocolVersion: request.protocolVersion, vmAddr: request.addr }).pipe(

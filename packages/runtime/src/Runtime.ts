@@ -12,19 +12,13 @@ import {
   type ProcessExit,
   ProcessExitedBeforeHandshake
 } from "./Errors.ts"
+import { EngineEnv, ProtocolVersion } from "@vmre/wire"
 import * as Checksum from "./Checksum.ts"
 import * as Durations from "./Durations.ts"
-import { Handshake, SECRET_ENV } from "./Handshake.ts"
+import { Handshake } from "./Handshake.ts"
 import { exitReason, Lifecycle, metrics } from "./Lifecycle.ts"
-import * as ProtocolVersion from "./ProtocolVersion.ts"
 import { VmProcess } from "./VmProcess.ts"
 
-/** The env var names under which plugins look for the engine address (luxd, newer luxd, avalanchego). */
-export const ENGINE_ADDR_ENV_NAMES: ReadonlyArray<string> = [
-  "LUX_VM_RUNTIME_ENGINE_ADDR",
-  "VM_RUNTIME_ENGINE_ADDR",
-  "AVALANCHE_VM_RUNTIME_ENGINE_ADDR"
-]
 
 /** What to launch, and how. Unset options come from {@link RuntimeConfig}. */
 export interface LaunchConfig {
@@ -94,7 +88,7 @@ export class RuntimeConfig extends Context.Service<RuntimeConfig, {
       handshakeTimeout: Durations.config("VMRE_HANDSHAKE_TIMEOUT", Duration.seconds(5)),
       stopTimeout: Durations.config("VMRE_STOP_TIMEOUT", Duration.seconds(5)),
       engineAddrEnvNames: Config.Array(Schema.String, "VMRE_ENGINE_ADDR_ENV_NAMES").pipe(
-        Config.withDefault(ENGINE_ADDR_ENV_NAMES)
+        Config.withDefault(EngineEnv.ENGINE_ADDR_ENV_NAMES)
       )
     })
   )
@@ -156,7 +150,7 @@ export class Runtime extends Context.Service<Runtime, {
             ...(config.inheritEnv === true ? definedEnv() : upstreamEnv()),
             ...config.env
           }
-          if (secret !== undefined) env[SECRET_ENV] = secret
+          if (secret !== undefined) env[EngineEnv.LAUNCH_SECRET_ENV] = secret
           for (const envName of config.engineAddrEnvNames ?? defaults.engineAddrEnvNames) env[envName] = pending.address
 
           const startedAt = yield* Clock.currentTimeMillis

@@ -14,7 +14,8 @@ import {
 import { type InitializeRequest, InitializeRequestSchema } from "@vmre/proto/vm/runtime/runtime_pb"
 import { Effect } from "effect"
 import { spawn } from "node:child_process"
-import { Handshake, SECRET_HEADER } from "../src/Handshake.ts"
+import { Handshake } from "../src/Handshake.ts"
+import { EngineEnv } from "@vmre/wire"
 import { fixturePath, isAlive } from "./support.ts"
 
 const initializeMethod = {
@@ -81,12 +82,12 @@ describe("handshake interop with @grpc/grpc-js", () => {
       const intruder = yield* callInitialize(pending.address, 45, "127.0.0.1:6666")
       expect(intruder?.code).toBe(grpc.status.PERMISSION_DENIED)
       const wrong = new grpc.Metadata()
-      wrong.set(SECRET_HEADER, "guess")
+      wrong.set(EngineEnv.LAUNCH_SECRET_HEADER, "guess")
       expect((yield* callInitialize(pending.address, 45, "127.0.0.1:6667", wrong))?.code).toBe(
         grpc.status.PERMISSION_DENIED
       )
       const right = new grpc.Metadata()
-      right.set(SECRET_HEADER, "s3cret")
+      right.set(EngineEnv.LAUNCH_SECRET_HEADER, "s3cret")
       expect(yield* callInitialize(pending.address, 45, "127.0.0.1:4242", right)).toBeUndefined()
       expect(yield* pending.initialized).toEqual({ protocolVersion: 45, vmAddr: "127.0.0.1:4242" })
     }).pipe(Effect.provide(Handshake.layer), Effect.scoped))

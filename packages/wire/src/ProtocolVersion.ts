@@ -1,12 +1,13 @@
 /**
- * rpcchainvm protocol versions. The node and the plugin must agree exactly; these tables
- * only serve to tell a person which release a version number belongs to.
+ * rpcchainvm protocol versions. The node and the plugin must agree exactly; the table only
+ * serves to tell a person which release a version number belongs to.
  */
 
 /** The version vmre speaks by default: avalanchego v1.14.2. */
 export const DEFAULT = 45
 
-const knownReleases: ReadonlyArray<readonly [version: number, release: string]> = [
+/** Known versions and the releases that speak them, newest first. */
+export const knownReleases: ReadonlyArray<readonly [version: number, release: string]> = [
   [46, "avalanchego v1.15.0"],
   [45, "avalanchego v1.14.2"],
   [44, "avalanchego v1.14.0-v1.14.1"],

@@ -1,0 +1,93 @@
+import { Error as VmErr } from "@vmre/proto/vm/vm_pb"
+import { Error as RpcDbErr } from "@vmre/proto/rpcdb/rpcdb_pb"
+import { Result, Schema } from "effect"
+import { describe, expect, it } from "vitest"
+import { Ids, Timestamp, WireErrors } from "../src/index.ts"
+
+describe("Ids", () => {
+  it("prints and parses CB58 as the Go nodes do", () => {
+    expect(Ids.toString(Ids.emptyId)).toBe("11111111111111111111111111111111LpoYY")
+    const id = Ids.sha256(new TextEncoder().encode("block"))
+    const text = Ids.toString(id)
+    expect(Ids.fromString(text)).toEqual(id)
+    expect(Ids.idFromString(text)).toEqual(id)
+    // A wrong checksum, a character outside base58, and text too short for a checksum.
+    expect(Ids.fromString(text.slice(0, -1) + (text.endsWith("1") ? "2" : "1"))).toBeUndefined()
+    expect(Ids.fromString("0OIl")).toBeUndefined()
+    expect(Ids.fromString("1")).toBeUndefined()
+  })
+
+  it("gives a 32-byte id only for 32 bytes", () => {
+    const nodeIdText = Ids.toString(new Uint8Array(20).fill(7))
+    expect(Ids.fromString(nodeIdText)).toHaveLength(20)
+    expect(Ids.idFromString(nodeIdText)).toBeUndefined()
+    expect(() => Ids.Id.make(new Uint8Array(31))).toThrow()
+    expect(Ids.Id.makeOption(new Uint8Array(31))._tag).toBe("None")
+    expect(Schema.is(Ids.NodeId)(new Uint8Array(20))).toBe(true)
+  })
+
+  it("converts hex both ways and compares bytes", () => {
+    const id = Ids.idFromHex("0x" + "ab".repeat(32))
+    expect(Ids.toHex(id)).toBe("ab".repeat(32))
+    expect(Ids.fromHex("abc")).toBeUndefined()
+    expect(Ids.fromHex("zz")).toBeUndefined()
+    expect(() => Ids.idFromHex("ab")).toThrow()
+    expect(Ids.equals(id, Ids.idFromHex("ab".repeat(32)))).toBe(true)
+    expect(Ids.equals(id, Ids.emptyId)).toBe(false)
+  })
+})
+
+describe("Timestamp", () => {
+  it("accepts years 1 to 9999 and refuses the rest", () => {
+    expect(Result.isSuccess(Timestamp.fromMillis(Date.UTC(9999, 11, 31, 23, 59, 59, 999)))).toBe(true)
+    expect(Result.isSuccess(Timestamp.fromMillis(-62_135_596_800_000))).toBe(true)
+    expect(Result.isFailure(Timestamp.fromMillis(-62_135_596_800_001))).toBe(true)
+    expect(Result.isFailure(Timestamp.fromMillis(253_402_300_800_000))).toBe(true)
+    expect(Result.isFailure(Timestamp.fromMillis(Number.NaN))).toBe(true)
+    expect(Timestamp.toMillis({ seconds: 1n, nanos: 500_000_000 } as never)).toEqual(Result.succeed(1_500))
+    expect(Result.isFailure(Timestamp.toMillis({ seconds: 1n, nanos: 1_000_000_000 } as never))).toBe(true)
+    expect(Result.isFailure(Timestamp.toMillis({ seconds: 253_402_300_800n, nanos: 0 } as never))).toBe(true)
+  })
+})
+
+describe("WireErrors", () => {
+  it("maps vm.proto's err enum both ways through the same classes", () => {
+    const cases = [
+      [new WireErrors.NotFound({ subject: "block x" }), VmErr.NOT_FOUND],
+      [new WireErrors.Closed({}), VmErr.CLOSED],
+      [new WireErrors.StateSyncNotImplemented({}), VmErr.STATE_SYNC_NOT_IMPLEMENTED]
+    ] as const
+    for (const [error, err] of cases) {
+      expect(WireErrors.toVmErr(error)).toBe(err)
+      const back = WireErrors.fromVmErr(err, "GetBlock", "block x")
+      expect(Result.isFailure(back) && back.failure).toHaveProperty("_tag", error._tag)
+    }
+    expect(WireErrors.toVmErr(new Error("boom"))).toBeUndefined()
+    // Another class with the same tag is not the wire's NotFound.
+    expect(WireErrors.toVmErr({ _tag: "NotFound", subject: "x" })).toBeUndefined()
+    expect(WireErrors.fromVmErr(VmErr.UNSPECIFIED, "GetBlock")).toEqual(Result.succeed(undefined))
+    expect(WireErrors.fromVmErr(9 as VmErr, "GetBlock")).toEqual(Result.fail(9))
+  })
+
+  it("says where a failure came from when the host knows the method", () => {
+    expect(new WireErrors.NotFound({ subject: "block x" }).message).toBe("not found: block x")
+    expect(new WireErrors.NotFound({ subject: "block x", method: "GetBlock" }).message).toBe(
+      "vm.VM/GetBlock: not found: block x"
+    )
+    expect(new WireErrors.Closed({ method: "Version" }).message).toBe("vm.VM/Version: the vm is closed")
+  })
+
+  it("maps rpcdb's err enum both ways", () => {
+    expect(WireErrors.fromRpcDbErr(WireErrors.toRpcDbErr("closed"))).toBe("closed")
+    expect(WireErrors.fromRpcDbErr(WireErrors.toRpcDbErr("not-found"))).toBe("not-found")
+    expect(WireErrors.fromRpcDbErr(RpcDbErr.UNSPECIFIED)).toBeUndefined()
+    expect(WireErrors.fromRpcDbErr(7 as RpcDbErr)).toBe(7)
+  })
+
+  it("never gives an empty message", () => {
+    expect(WireErrors.messageOf({})).toBe("the vm failed without an error message")
+    expect(WireErrors.messageOf(new Error("boom"))).toBe("boom")
+    expect(WireErrors.messageOf({ _tag: "Oops" })).toBe("Oops")
+    expect(WireErrors.messageOf("text")).toBe("text")
+  })
+})
