@@ -10,7 +10,8 @@
  */
 import { Code, ConnectError, createClient } from "@connectrpc/connect"
 import { Effect, Option, type Scope, Stream } from "effect"
-import { Database as DatabaseService, Error as DbError } from "@vmre/proto/rpcdb/rpcdb_pb"
+import { Database as DatabaseService, type Error as DbError } from "@vmre/proto/rpcdb/rpcdb_pb"
+import { WireErrors } from "@vmre/wire"
 import { GrpcClient } from "@vmre/transport"
 import { type BatchOp, type Database, DatabaseClosed, DatabaseFailure, type Entry, plainBytes } from "./Database.ts"
 
@@ -31,16 +32,13 @@ const checkErr = (
   err: DbError,
   options: { readonly notFoundIsOk: boolean }
 ): Effect.Effect<void, DatabaseClosed | DatabaseFailure> => {
-  switch (err) {
-    case DbError.UNSPECIFIED:
-      return Effect.void
-    case DbError.CLOSED:
-      return Effect.fail(new DatabaseClosed())
-    case DbError.NOT_FOUND:
-      return options.notFoundIsOk ? Effect.void : Effect.fail(new DatabaseFailure({ reason: "not found" }))
-    default:
-      return Effect.fail(new DatabaseFailure({ reason: `unknown rpcdb error code ${err}` }))
+  const failure = WireErrors.fromRpcDbErr(err)
+  if (failure === undefined) return Effect.void
+  if (failure === "closed") return Effect.fail(new DatabaseClosed())
+  if (failure === "not-found") {
+    return options.notFoundIsOk ? Effect.void : Effect.fail(new DatabaseFailure({ reason: "not found" }))
   }
+  return Effect.fail(new DatabaseFailure({ reason: `unknown rpcdb error code ${failure}` }))
 }
 
 const strict = { notFoundIsOk: false }
@@ -107,7 +105,7 @@ export const make = (address: string): Effect.Effect<Database, never, Scope.Scop
       get: (key) =>
         call((signal) => client.get({ key }, { signal })).pipe(
           Effect.flatMap(({ value, err }) =>
-            err === DbError.NOT_FOUND
+            WireErrors.fromRpcDbErr(err) === "not-found"
               ? Effect.succeed(Option.none())
               : checkErr(err, strict).pipe(Effect.as(Option.some(plainBytes(value))))
           )

@@ -17,8 +17,9 @@ import type { NonEmptyReadonlyArray } from "effect/Array"
 import { Code, ConnectError } from "@connectrpc/connect"
 import { Cause, Effect, Exit, Pull, Result, Scope, Semaphore, Stream } from "effect"
 import { Database as DatabaseService, Error as DbError } from "@vmre/proto/rpcdb/rpcdb_pb"
+import { WireErrors } from "@vmre/wire"
 import { GrpcServer, Health } from "@vmre/transport"
-import type { Database, DatabaseError, Entry } from "./Database.ts"
+import { type Database, DatabaseClosed, type DatabaseError, type Entry } from "./Database.ts"
 
 /** Upstream's `iterationBatchSize`: key and value bytes per `IteratorNext` answer. */
 export const iteratorBatchBytes = 128 * 1024
@@ -52,8 +53,8 @@ interface ServerIterator {
 }
 
 /** A failure of the database as it travels: an enum for closed, a status for the rest. */
-const toWire = (error: DatabaseError): ConnectError | typeof DbError.CLOSED =>
-  error._tag === "DatabaseClosed" ? DbError.CLOSED : new ConnectError(error.reason, Code.Unknown)
+const toWire = (error: DatabaseError): ConnectError | DbError =>
+  error instanceof DatabaseClosed ? WireErrors.toRpcDbErr("closed") : new ConnectError(error.reason, Code.Unknown)
 
 /** The failure of a pull, as the iterator keeps it until `IteratorError` asks. */
 const causeToWire = (cause: Cause.Cause<DatabaseError | Cause.Done>): ConnectError | DbError => {
@@ -227,7 +228,7 @@ export const serve = (
         has: ({ key }) => answer(database.has(key), (has) => ({ has })),
         get: ({ key }) =>
           answer(database.get(key), (value) =>
-            value._tag === "Some" ? { value: value.value } : { value: empty, err: DbError.NOT_FOUND }),
+            value._tag === "Some" ? { value: value.value } : { value: empty, err: WireErrors.toRpcDbErr("not-found") }),
         put: ({ key, value }) => answer(database.put(key, value), () => ({})),
         delete: ({ key }) => answer(database.delete(key), () => ({})),
         compact: ({ start, limit }) => answer(database.compact(orUndefined(start), orUndefined(limit)), () => ({})),
