@@ -54,7 +54,8 @@ export interface RunPluginOptions {
   readonly log?: (line: string) => void
 }
 
-const isAlive = (pid: number): boolean => {
+/** Whether a process with this pid exists (signal 0 probes without signalling it). */
+export const isAlive = (pid: number): boolean => {
   try {
     process.kill(pid, 0)
     return true
