@@ -31,6 +31,7 @@ import { Command, Flag, GlobalFlag } from "effect/cli"
 import * as path from "node:path"
 import { launchFlags, toLaunchConfig } from "./LaunchFlags.ts"
 import * as Report from "./Report.ts"
+import { SignalStop, type SignalStopState } from "./SignalStop.ts"
 
 export const ExitCode = {
   ok: 0,
@@ -47,12 +48,9 @@ export class Reported extends Schema.TaggedError<Reported>()("Reported", { code:
   override readonly [EffectRuntime.errorReported] = false
 }
 
-// SIGINT and SIGTERM interrupt the main fiber (NodeRuntime.runMain); the process then exits 130,
-// except while `vmre run` has its plugin up, when a signal is the normal way to stop it.
-let signalIsNormalStop = false
-
 /** The exit code for a run ended by SIGINT/SIGTERM. */
-export const exitCodeOnSignal = (): number => signalIsNormalStop ? ExitCode.ok : ExitCode.interrupted
+export const exitCodeOnSignal = (signalStop: SignalStopState): number =>
+  Effect.runSync(signalStop.isNormalStop) ? ExitCode.ok : ExitCode.interrupted
 
 /** The minimum level of the logs shown: `--log-level` if given, else `fallback`. */
 const withLogLevel = (fallback: LogLevel.LogLevel) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -162,13 +160,14 @@ const check = Command.make(
 /** Keeps the plugin running until a signal (exit 0) or until it exits on its own (exit 1). */
 const runPlugin = Effect.fn("runPlugin")(function*(config: LaunchConfig, handshakeOnly: boolean) {
   const launch = yield* launcherFor(handshakeOnly)
+  const signalStop = yield* SignalStop
   const scope = yield* Scope.make()
   const vm = yield* launch(config).pipe(
     Scope.provide(scope),
     Effect.onError(() => Scope.close(scope, Exit.void)),
     Effect.catch(launchFailed)
   )
-  signalIsNormalStop = true
+  yield* signalStop.set(true)
   yield* Console.error(Report.runningText(vm))
   yield* vm.exit.pipe(
     Effect.onInterrupt(() =>
@@ -178,7 +177,7 @@ const runPlugin = Effect.fn("runPlugin")(function*(config: LaunchConfig, handsha
       })
     )
   )
-  signalIsNormalStop = false
+  yield* signalStop.set(false)
   // It exited on its own; closing its scope only drains its last output.
   yield* Scope.close(scope, Exit.void)
   yield* Console.error(Report.exitedText(vm, yield* exitOf(vm), yield* vm.stderrTail))
@@ -192,12 +191,14 @@ const superviseRun = Effect.fn("superviseRun")(function*(
   policy: Supervisor.RestartPolicy
 ) {
   const lifecycle = yield* Lifecycle
+  const signalStop = yield* SignalStop
   yield* lifecycle.events.pipe(
     Stream.runForEach((event) =>
       event._tag === "Restarting" ?
         Console.error(`vmre: ${event.name} ended (${event.reason}); restart ${event.attempt} in a row`) :
-        event._tag === "Ready" && signalIsNormalStop ?
-        Console.error(`vmre: ${event.name} (pid ${event.pid}) is serving again at ${event.vmAddr}`) :
+        event._tag === "Ready" ?
+        Effect.flatMap(signalStop.isNormalStop, (running) =>
+          running ? Console.error(`vmre: ${event.name} (pid ${event.pid}) is serving again at ${event.vmAddr}`) : Effect.void) :
         Effect.void
     ),
     Effect.forkScoped
@@ -205,10 +206,10 @@ const superviseRun = Effect.fn("superviseRun")(function*(
   const supervised = yield* Supervisor.supervise(config, policy, yield* launcherFor(handshakeOnly)).pipe(
     Effect.catch(launchFailed)
   )
-  signalIsNormalStop = true
+  yield* signalStop.set(true)
   yield* Console.error(Report.runningText(yield* supervised.current.pipe(Effect.orDie)))
   const gaveUp = yield* Effect.flip(supervised.done)
-  signalIsNormalStop = false
+  yield* signalStop.set(false)
   yield* Console.error(`vmre: ${gaveUp.message}`)
   return yield* new Reported({ code: ExitCode.pluginFailed })
 }, Effect.scoped)

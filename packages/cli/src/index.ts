@@ -6,3 +6,4 @@ export { type CheckError, checkPlugin, ExitCode, Reported, vmre } from "./Cli.ts
 export * as LaunchFlags from "./LaunchFlags.ts"
 export * as Log from "./Log.ts"
 export * as Report from "./Report.ts"
+export { SignalStop, type SignalStopState } from "./SignalStop.ts"

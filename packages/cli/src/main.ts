@@ -8,6 +8,9 @@ import { CliConfig, CliError, CliOutput, Command, GlobalFlag } from "effect/cli"
 import packageJson from "../package.json" with { type: "json" }
 import { ExitCode, exitCodeOnSignal, Reported, vmre } from "./Cli.ts"
 import * as Log from "./Log.ts"
+import { SignalStop } from "./SignalStop.ts"
+
+const signalStop = SignalStop.make()
 
 // Usage errors go to stderr with a pointer to the help, not the whole help on stdout.
 const presenter: CliOutput.Presenter = {
@@ -22,7 +25,7 @@ const presenter: CliOutput.Presenter = {
 
 const teardown: Runtime.Teardown = (exit, onExit) => {
   if (Exit.isSuccess(exit)) return onExit(ExitCode.ok)
-  if (Cause.hasInterruptsOnly(exit.cause)) return onExit(exitCodeOnSignal())
+  if (Cause.hasInterruptsOnly(exit.cause)) return onExit(exitCodeOnSignal(signalStop))
   const error = Cause.squash(exit.cause)
   if (CliError.isCliError(error)) {
     return onExit(error._tag === "ShowHelp" && error.errors.length === 0 ? ExitCode.ok : ExitCode.usage)
@@ -40,6 +43,7 @@ vmre.pipe(
     )),
   Effect.provide(Layer.mergeAll(
     Log.layer,
+    Layer.succeed(SignalStop, signalStop),
     CliOutput.layerPresenter(presenter),
     // The interactive --wizard makes no sense for a tool that starts processes.
     CliConfig.layer({ builtIns: [GlobalFlag.Help, GlobalFlag.Version, GlobalFlag.Completions, GlobalFlag.LogLevel] })

@@ -5,13 +5,14 @@
  * Two mechanisms, both outside the plugin's control (Linux):
  * - the plugin is exec'ed through util-linux `setpriv --pdeathsig KILL`, so the kernel sends it
  *   SIGKILL the moment the host's thread that spawned it dies;
- * - one watchdog `/bin/sh` per host (ignoring INT/TERM/HUP) reads a pipe from the host, which
- *   tells it the process groups to guard; the kernel closes that pipe when the host dies, and
- *   the watchdog then SIGKILLs each plugin's whole process group (so processes the plugins
- *   started die too).
+ * - a watchdog `/bin/sh` (ignoring INT/TERM/HUP) reads a pipe from the host, which tells it the
+ *   process groups to guard; the kernel closes that pipe when the host dies, and the watchdog
+ *   then SIGKILLs each plugin's whole process group (so processes the plugins started die too).
  * A plugin's group leaves the set when its launch scope closes, after the plugin has exited.
+ * The watchdog belongs to the layer: it starts at the first guarded launch and is told to
+ * finish (closing its pipe) when the layer's scope closes.
  */
-import { Effect, type Scope } from "effect"
+import { Context, Effect, Layer, type Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { accessSync, constants } from "node:fs"
 
@@ -37,9 +38,9 @@ export const wrapCommand = (
 ): { readonly command: string; readonly args: ReadonlyArray<string> } =>
   available ? { command: SETPRIV, args: ["--pdeathsig", "KILL", "--", path, ...args] } : { command: path, args }
 
-// One watchdog per host. It keeps the set of guarded process groups from "add PGID" and
-// "del PGID" lines on its stdin; `read` fails at EOF, i.e. when the host is gone, and then it
-// SIGKILLs every group still in the set. Pure POSIX sh, no external command (it has no PATH).
+// It keeps the set of guarded process groups from "add PGID" and "del PGID" lines on its
+// stdin; `read` fails at EOF, i.e. when the host is gone, and then it SIGKILLs every group
+// still in the set. Pure POSIX sh, no external command (it has no PATH).
 const watchdogScript = `trap '' INT TERM HUP
 g=' '
 while read -r op p; do
@@ -50,44 +51,70 @@ while read -r op p; do
 done
 for p in $g; do kill -KILL -"$p" 2>/dev/null; done`
 
-const guarded = new Set<number>()
-let watchdog: ChildProcess | undefined
-
-const send = (line: string): void => {
-  if (watchdog === undefined) {
-    const child = spawn(SH, ["-c", watchdogScript], { stdio: ["pipe", "ignore", "ignore"], env: {} })
-    child.on("error", () => {})
-    child.stdin?.on("error", () => {})
+/** The watchdog of one layer: the guarded groups and the shell process, started on demand. */
+const makeWatchdog = () => {
+  const guarded = new Set<number>()
+  let child: ChildProcess | undefined
+  const start = (): ChildProcess => {
+    const started = spawn(SH, ["-c", watchdogScript], { stdio: ["pipe", "ignore", "ignore"], env: {} })
+    started.on("error", () => {})
+    started.stdin?.on("error", () => {})
     // If it is ever killed, the next registration starts a new one with the current set.
-    child.once("exit", () => {
-      if (watchdog === child) watchdog = undefined
+    started.once("exit", () => {
+      if (child === started) child = undefined
     })
     // Never keep the host alive for the watchdog's sake.
-    child.unref()
-    ;(child.stdin as unknown as { unref?: () => void })?.unref?.()
-    watchdog = child
-    for (const pgid of guarded) child.stdin?.write(`add ${pgid}\n`)
-    if (line.startsWith("add ") && guarded.has(Number(line.slice(4)))) return
+    started.unref()
+    ;(started.stdin as unknown as { unref?: () => void })?.unref?.()
+    for (const pgid of guarded) started.stdin?.write(`add ${pgid}\n`)
+    return started
   }
-  watchdog.stdin?.write(`${line}\n`)
+  return {
+    add: (pgid: number) => {
+      guarded.add(pgid)
+      if (child === undefined) child = start()
+      else child.stdin?.write(`add ${pgid}\n`)
+    },
+    remove: (pgid: number) => {
+      guarded.delete(pgid)
+      child?.stdin?.write(`del ${pgid}\n`)
+    },
+    // EOF: the watchdog kills what is still guarded (nothing, once every launch scope closed) and exits.
+    close: () => {
+      child?.stdin?.end()
+      child = undefined
+    }
+  }
 }
 
-/**
- * Guards the process group `pgid` until the scope closes (then it is removed from the set
- * without being signalled: by then the group is gone, and its id could be reused). Does
- * nothing where guarding is not available.
- */
-export const watch = (pgid: number): Effect.Effect<void, never, Scope.Scope> =>
-  available ?
-    Effect.acquireRelease(
-      Effect.sync(() => {
-        guarded.add(pgid)
-        send(`add ${pgid}`)
-      }),
-      () =>
-        Effect.sync(() => {
-          guarded.delete(pgid)
-          send(`del ${pgid}`)
-        })
-    ) :
-    Effect.void
+export class OrphanGuard extends Context.Service<OrphanGuard, {
+  /** Whether launches are guarded on this host. */
+  readonly available: boolean
+  /** The command that runs `path` so that the kernel kills it with its host. */
+  readonly wrapCommand: typeof wrapCommand
+  /**
+   * Guards the process group `pgid` until the scope closes (then it is removed from the set
+   * without being signalled: by then the group is gone, and its id could be reused). Does
+   * nothing where guarding is not available.
+   */
+  readonly watch: (pgid: number) => Effect.Effect<void, never, Scope.Scope>
+}>()("@vmre/runtime/OrphanGuard") {
+  static readonly layer: Layer.Layer<OrphanGuard> = Layer.effect(
+    OrphanGuard,
+    Effect.gen(function*() {
+      if (!available) {
+        return OrphanGuard.of({ available, wrapCommand, watch: () => Effect.void })
+      }
+      const watchdog = yield* Effect.acquireRelease(Effect.sync(makeWatchdog), (dog) => Effect.sync(dog.close))
+      return OrphanGuard.of({
+        available,
+        wrapCommand,
+        watch: (pgid) =>
+          Effect.acquireRelease(
+            Effect.sync(() => watchdog.add(pgid)),
+            () => Effect.sync(() => watchdog.remove(pgid))
+          )
+      })
+    })
+  )
+}

@@ -8,7 +8,7 @@ import { Context, Deferred, Duration, Effect, Fiber, Layer, Option, Scope, Strea
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { closeSync, openSync, writeSync } from "node:fs"
 import * as Diagnose from "./Diagnose.ts"
-import * as OrphanGuard from "./OrphanGuard.ts"
+import { OrphanGuard } from "./OrphanGuard.ts"
 import type { ProcessExit, SpawnFailed } from "./Errors.ts"
 import * as PluginLog from "./PluginLog.ts"
 
@@ -78,6 +78,7 @@ export class VmProcess extends Context.Service<VmProcess, {
     VmProcess,
     Effect.gen(function*() {
       const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
+      const guard = yield* OrphanGuard
 
       const spawn = Effect.fn("VmProcess.spawn")(function*(spec: ProcessSpec) {
         yield* Diagnose.preflight(spec.path, spec.env)
@@ -85,7 +86,7 @@ export class VmProcess extends Context.Service<VmProcess, {
         const stdoutFd = yield* openRaw(spec.stdoutFile)
         const stderrFd = yield* openRaw(spec.stderrFile)
 
-        const command = OrphanGuard.wrapCommand(spec.path, spec.args)
+        const command = guard.wrapCommand(spec.path, spec.args)
         const handle = yield* spawner.spawn(
           ChildProcess.make(command.command, command.args, {
             cwd: spec.cwd,
@@ -103,7 +104,7 @@ export class VmProcess extends Context.Service<VmProcess, {
         ).pipe(Effect.mapError((error) => Diagnose.fromSpawnError(spec.path, error)))
         const pid = Number(handle.pid)
         // Detached: the plugin leads its own process group, whose id is its pid.
-        yield* OrphanGuard.watch(pid)
+        yield* guard.watch(pid)
 
         const exited = yield* Deferred.make<ProcessExit>()
         let stopRequested = false
@@ -180,5 +181,5 @@ export class VmProcess extends Context.Service<VmProcess, {
       })
       return VmProcess.of({ spawn })
     })
-  ).pipe(Layer.provide(NodeServices.layer))
+  ).pipe(Layer.provide([NodeServices.layer, OrphanGuard.layer]))
 }
