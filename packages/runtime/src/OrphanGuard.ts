@@ -9,8 +9,8 @@
  *   process groups to guard; the kernel closes that pipe when the host dies, and the watchdog
  *   then SIGKILLs each plugin's whole process group (so processes the plugins started die too).
  * A plugin's group leaves the set when its launch scope closes, after the plugin has exited.
- * The watchdog belongs to the layer: it starts at the first guarded launch and is told to
- * finish (closing its pipe) when the layer's scope closes.
+ * The watchdog belongs to the layer: it starts at the first guarded launch and ends (its pipe
+ * closed with nothing left to guard) once the layer is released and its last launch has closed.
  */
 import { Context, Effect, Layer, type Scope } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
@@ -55,6 +55,7 @@ for p in $g; do kill -KILL -"$p" 2>/dev/null; done`
 const makeWatchdog = () => {
   const guarded = new Set<number>()
   let child: ChildProcess | undefined
+  let released = false
   const start = (): ChildProcess => {
     const started = spawn(SH, ["-c", watchdogScript], { stdio: ["pipe", "ignore", "ignore"], env: {} })
     started.on("error", () => {})
@@ -69,6 +70,11 @@ const makeWatchdog = () => {
     for (const pgid of guarded) started.stdin?.write(`add ${pgid}\n`)
     return started
   }
+  // EOF with an empty set: the watchdog exits without signalling anything.
+  const finish = () => {
+    child?.stdin?.end()
+    child = undefined
+  }
   return {
     add: (pgid: number) => {
       guarded.add(pgid)
@@ -78,11 +84,13 @@ const makeWatchdog = () => {
     remove: (pgid: number) => {
       guarded.delete(pgid)
       child?.stdin?.write(`del ${pgid}\n`)
+      if (released && guarded.size === 0) finish()
     },
-    // EOF: the watchdog kills what is still guarded (nothing, once every launch scope closed) and exits.
-    close: () => {
-      child?.stdin?.end()
-      child = undefined
+    // A launch may outlive the layer that made it (a layer provided around the launch only):
+    // its group stays guarded until its own scope closes.
+    release: () => {
+      released = true
+      if (guarded.size === 0) finish()
     }
   }
 }
@@ -105,7 +113,7 @@ export class OrphanGuard extends Context.Service<OrphanGuard, {
       if (!available) {
         return OrphanGuard.of({ available, wrapCommand, watch: () => Effect.void })
       }
-      const watchdog = yield* Effect.acquireRelease(Effect.sync(makeWatchdog), (dog) => Effect.sync(dog.close))
+      const watchdog = yield* Effect.acquireRelease(Effect.sync(makeWatchdog), (dog) => Effect.sync(dog.release))
       return OrphanGuard.of({
         available,
         wrapCommand,
