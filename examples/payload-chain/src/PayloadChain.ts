@@ -18,15 +18,17 @@
  *   "h:" ++ u64(height) → id of the accepted block at that height
  *   "p:" ++ sha256(p)   → u64 height of the accepted block that carries payload p
  */
-import { Block as BlockHelpers, ChainVm, Id } from "@vmre/plugin"
-import type { Database } from "@vmre/rpcdb/Database"
+import { Block as BlockHelpers, Id, VmDefinition } from "@vmre/plugin"
+import type { Database as Rpcdb } from "@vmre/rpcdb"
 import { Clock, Effect, Metric, Option, Ref, Schedule, Schema, type Scope } from "effect"
 import * as Codec from "./Codec.ts"
 import { type Config, decodeConfig, decodeGenesis, type Genesis } from "./Config.ts"
 
+type Database = Rpcdb.Database
+
 export const VERSION = "payload-chain/0.1.0"
 
-export interface PayloadBlock extends ChainVm.Block {
+export interface PayloadBlock extends VmDefinition.Block {
   readonly timestamp: Date
   readonly payloads: ReadonlyArray<Uint8Array>
 }
@@ -63,7 +65,7 @@ export class NotInitialized extends Schema.TaggedError<NotInitialized>()("NotIni
 }
 
 /** The VM plus what a demo or a test wants beyond vm.VM. */
-export interface PayloadChainVm extends ChainVm.ChainVM<PayloadBlock> {
+export interface PayloadChainVm extends VmDefinition.VmDefinition<PayloadBlock> {
   /** Adds a payload to the mempool (as AppGossip does). */
   readonly submit: (payload: Uint8Array) => Effect.Effect<void, PayloadRefused | NotInitialized>
   readonly mempoolSize: Effect.Effect<number>
@@ -86,7 +88,7 @@ interface Chain {
   readonly db: Database
   /** The chain's rules (from the genesis). */
   readonly rules: Genesis
-  readonly notify: ChainVm.InitializeContext["notify"]
+  readonly notify: VmDefinition.InitializeContext["notify"]
   lastAccepted: PayloadBlock
   preferred: Uint8Array
   /** Verified, undecided blocks by hex id. */
@@ -235,7 +237,7 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
       if (processing !== undefined) return processing
       if (Id.equals(id, c.lastAccepted.id)) return c.lastAccepted
       const bytes = yield* c.db.get(blockKey(id))
-      if (Option.isNone(bytes)) return yield* new ChainVm.NotFound({ subject: `block ${Id.toString(id)}` })
+      if (Option.isNone(bytes)) return yield* new VmDefinition.NotFound({ subject: `block ${Id.toString(id)}` })
       return yield* parse(bytes.value)
     })
 
@@ -253,7 +255,7 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
       }).pipe(Effect.repeat(Schedule.spaced(auto.intervalMillis)))
     })
 
-  const initialize = (context: ChainVm.InitializeContext): Effect.Effect<PayloadBlock, unknown, Scope.Scope> =>
+  const initialize = (context: VmDefinition.InitializeContext): Effect.Effect<PayloadBlock, unknown, Scope.Scope> =>
     Effect.gen(function*() {
       const config = yield* decodeConfig(context.configBytes)
       const genesisDoc = yield* decodeGenesis(context.genesisBytes)
@@ -342,7 +344,7 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
       Effect.gen(function*() {
         const c = yield* chain
         const id = yield* c.db.get(heightKey(height))
-        if (Option.isNone(id)) return yield* new ChainVm.NotFound({ subject: `an accepted block at height ${height}` })
+        if (Option.isNone(id)) return yield* new VmDefinition.NotFound({ subject: `an accepted block at height ${height}` })
         return id.value
       }),
     health: Effect.map(chain, (c) => ({

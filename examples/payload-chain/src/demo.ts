@@ -30,7 +30,7 @@ import { join, relative, resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { LevelDatabase, RpcDbServer } from "@vmre/rpcdb"
 import { bundlePath, ensureFresh } from "../build.ts"
-import { toString as cb58 } from "@vmre/plugin/Id"
+import { Id as PluginId } from "@vmre/plugin"
 import * as Codec from "./Codec.ts"
 
 const executable = fileURLToPath(new URL("../bin/payload-chain", import.meta.url))
@@ -140,7 +140,7 @@ const program = Effect.gen(function*() {
     })
     line(
       "Initialize",
-      `last accepted ${cb58(init.id)} at height ${init.height} (${init.height === 0n ? "a new chain" : "resumed"}, ${
+      `last accepted ${PluginId.toString(init.id)} at height ${init.height} (${init.height === 0n ? "a new chain" : "resumed"}, ${
         ms(performance.now() - t)
       })`
     )
@@ -173,7 +173,7 @@ const program = Effect.gen(function*() {
         const data = Codec.decode(built.bytes)
         const payloads = data instanceof Codec.MalformedBlock ? "?" : String(data.payloads.length)
         console.log(
-          `block ${String(built.height).padStart(4)}  ${cb58(built.id)}  ${payloads} payload(s)  ${ms(took)}`
+          `block ${String(built.height).padStart(4)}  ${PluginId.toString(built.id)}  ${payloads} payload(s)  ${ms(took)}`
         )
       })
     const loopStarted = performance.now()

@@ -2,7 +2,7 @@
  * The plugin executable's program (bin/payload-chain runs it with the pinned Node 22):
  * serve payload-chain to the node that started us, with the upstream signal behaviour.
  */
-import { ChainVmServer } from "@vmre/plugin"
+import { runPlugin } from "@vmre/plugin"
 import * as PayloadChain from "./PayloadChain.ts"
 
-ChainVmServer.runPlugin(PayloadChain.make)
+runPlugin(PayloadChain.make)

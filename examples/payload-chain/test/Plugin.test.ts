@@ -8,7 +8,7 @@
 import { fromBinary } from "@bufbuild/protobuf"
 import { describe, expect, it } from "@effect/vitest"
 import * as grpc from "@grpc/grpc-js"
-import * as Cb58 from "@vmre/plugin/Id"
+import { Id as Cb58 } from "@vmre/plugin"
 import { InitializeRequestSchema } from "@vmre/proto/vm/runtime/runtime_pb"
 import { LevelDatabase, RpcDbServer } from "@vmre/rpcdb"
 import { ChainVm, type Id, NodeId, Runtime } from "@vmre/runtime"

@@ -6,7 +6,7 @@
  */
 import { Code, ConnectError } from "@connectrpc/connect"
 import { describe, expect, it } from "@effect/vitest"
-import { ChainVm, Id } from "@vmre/plugin"
+import { Id, VmDefinition } from "@vmre/plugin"
 import {
   BatchedParseBlockRequestSchema,
   BatchedParseBlockResponseSchema,
@@ -345,7 +345,7 @@ describe("payload-chain over Connect", () => {
       expect(answer.err).toBe(ErrEnum.NOT_FOUND)
       // Its timestamp is still a valid one.
       expect(answer.timestamp).toBeDefined()
-      expect(new ChainVm.NotFound({ subject: "x" }).message).toBe("not found: x")
+      expect(new VmDefinition.NotFound({ subject: "x" }).message).toBe("not found: x")
     }))
 })
 

@@ -7,16 +7,18 @@
 import { create, type DescMessage, fromBinary, type MessageInitShape, type MessageShape, toBinary } from "@bufbuild/protobuf"
 import { type Client, createClient } from "@connectrpc/connect"
 import * as grpc from "@grpc/grpc-js"
-import { ChainVmServer } from "@vmre/plugin"
+import { VmPlugin } from "@vmre/plugin"
 import { VM } from "@vmre/proto/vm/vm_pb"
 import { MemoryDatabase, RpcDbServer } from "@vmre/rpcdb"
-import type { Database } from "@vmre/rpcdb/Database"
+import type { Database as Rpcdb } from "@vmre/rpcdb"
 import { GrpcClient } from "@vmre/transport"
 import { Id, type InitializeParams, NodeId } from "@vmre/runtime"
 import { Effect, Metric, type Scope } from "effect"
 import { fileURLToPath } from "node:url"
 import { ensureFresh } from "../build.ts"
 import * as PayloadChain from "../src/PayloadChain.ts"
+
+type Database = Rpcdb.Database
 
 export { captureLogs, type CapturedLine } from "../../../test-support/logs.ts"
 export { isAlive } from "../../../test-support/processes.ts"
@@ -51,7 +53,7 @@ export const inProcess = (database?: Database): Effect.Effect<InProcess, unknown
     const db = database ?? (yield* MemoryDatabase.make)
     const dbServer = yield* RpcDbServer.serve(db)
     const chain = yield* PayloadChain.make
-    const { address } = yield* ChainVmServer.serveLocal(chain).pipe(
+    const { address } = yield* VmPlugin.serveLocal(chain).pipe(
       Effect.provideService(Metric.MetricRegistry, new Map())
     )
     const { transport } = yield* GrpcClient.transport(address)

@@ -4,7 +4,7 @@
  * - {@link runMain}: runs a program until SIGINT/SIGTERM (a graceful stop: exit 0); on
  *   failure prints the error's message (not a stack trace) to stderr and exits 1, as Go
  *   plugins do.
- * - {@link runPlugin}: the upstream rpcchainvm signal behaviour for VM plugins. SIGINT and
+ * - {@link runWithLifecycle}: the upstream rpcchainvm signal behaviour for VM plugins. SIGINT and
  *   SIGTERM are ignored until the program says the node has called Shutdown (so that a
  *   cgroup-wide SIGTERM from systemd cannot kill a VM behind the node's back); after that,
  *   SIGTERM stops the program gracefully and the process exits 0. The process also exits
@@ -14,7 +14,7 @@
 // The module itself, not the package index (which loads every platform module: ~350 ms of
 // startup that a plugin spends before its handshake).
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import { Cause, Effect, Exit, type Fiber } from "effect"
+import { Cause, Duration, Effect, Exit, type Fiber } from "effect"
 
 export const runMain = <E>(program: Effect.Effect<unknown, E>): void =>
   NodeRuntime.runMain(
@@ -32,7 +32,7 @@ export const runMain = <E>(program: Effect.Effect<unknown, E>): void =>
     }
   )
 
-/** Handed to the program of {@link runPlugin}. */
+/** Handed to the program of {@link runWithLifecycle}. */
 export interface PluginLifecycle {
   /** From now on SIGTERM stops the plugin (call it when the Shutdown RPC arrives). */
   readonly allowStop: () => void
@@ -45,11 +45,11 @@ export interface PluginLifecycle {
   readonly stop: (reason: string) => void
 }
 
-export interface RunPluginOptions {
-  /** How often the parent process is checked. Default 500 ms; 0 disables the check. */
-  readonly parentCheckMillis?: number
-  /** Bound on a graceful stop, after which the process exits anyway. Default 5000 ms. */
-  readonly stopTimeoutMillis?: number
+export interface LifecycleOptions {
+  /** How often the parent process is checked. Default 500 ms; zero disables the check. */
+  readonly parentCheckInterval?: Duration.Input
+  /** Bound on a graceful stop, after which the process exits anyway. Default 5 seconds. */
+  readonly stopTimeout?: Duration.Input
   /** Where the lifecycle's messages go. Default: stderr. */
   readonly log?: (line: string) => void
 }
@@ -76,13 +76,13 @@ const messageOf = (cause: Cause.Cause<unknown>): string => {
  * Exit codes: 0 after a stop (SIGTERM after Shutdown, parent gone, `lifecycle.stop`) or when
  * the program ends; 1 with the error's message on stderr when it fails.
  */
-export const runPlugin = <E>(
+export const runWithLifecycle = <E>(
   program: (lifecycle: PluginLifecycle) => Effect.Effect<unknown, E>,
-  options: RunPluginOptions = {}
+  options: LifecycleOptions = {}
 ): void => {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`))
-  const stopTimeoutMillis = options.stopTimeoutMillis ?? 5_000
-  const parentCheckMillis = options.parentCheckMillis ?? 500
+  const stopTimeoutMillis = Duration.toMillis(options.stopTimeout ?? Duration.seconds(5))
+  const parentCheckMillis = Duration.toMillis(options.parentCheckInterval ?? Duration.millis(500))
   let stopAllowed: () => boolean = () => false
   let stopping = false
   let fiber: Fiber.Fiber<unknown, E> | undefined

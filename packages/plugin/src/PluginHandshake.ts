@@ -10,7 +10,7 @@ import { type ConnectRouter, createClient } from "@connectrpc/connect"
 import { Runtime as RuntimeService } from "@vmre/proto/vm/runtime/runtime_pb"
 import { GrpcClient, GrpcServer, Health } from "@vmre/transport"
 import { EngineEnv, ProtocolVersion } from "@vmre/wire"
-import { Effect, Schema, type Scope } from "effect"
+import { Duration, Effect, Schema, type Scope } from "effect"
 
 const { ENGINE_ADDR_ENV_NAMES, LAUNCH_SECRET_ENV, LAUNCH_SECRET_HEADER } = EngineEnv
 
@@ -44,7 +44,7 @@ export class ServeFailed extends Schema.TaggedError<ServeFailed>()("ServeFailed"
 
 export type PluginServeError = EngineAddressMissing | HandshakeRefused | ServeFailed
 
-export interface ServeOptions {
+export interface RoutesOptions {
   /** The services of this plugin (health is added). */
   readonly routes: (router: ConnectRouter) => void
   /** Service names reported SERVING by the health service besides "". */
@@ -53,7 +53,8 @@ export interface ServeOptions {
   readonly engineAddrEnvNames?: ReadonlyArray<string>
   /** Defaults to `process.env`. */
   readonly env?: Readonly<Record<string, string | undefined>>
-  readonly initializeTimeoutMillis?: number
+  /** The deadline of the Initialize call. Default 5 seconds. */
+  readonly initializeTimeout?: Duration.Input
 }
 
 export interface ServingPlugin {
@@ -61,6 +62,8 @@ export interface ServingPlugin {
   /** `127.0.0.1:PORT` reported to the node. */
   readonly address: string
 }
+
+const defaultInitializeTimeout = Duration.seconds(5)
 
 /** The engine address from the first env var that is set. */
 export const engineAddress = (
@@ -75,8 +78,8 @@ export const engineAddress = (
 }
 
 /** Serves the plugin's services and completes the handshake; serves until the scope closes. */
-export const serve = Effect.fn("Plugin.serve")(function*(
-  options: ServeOptions
+export const serveRoutes = Effect.fn("PluginHandshake.serveRoutes")(function*(
+  options: RoutesOptions
 ): Effect.fn.Return<ServingPlugin, PluginServeError, Scope.Scope> {
   const engineAddr = yield* engineAddress(options.env ?? process.env, options.engineAddrEnvNames)
   const server = yield* GrpcServer.serve((router) => {
@@ -92,7 +95,7 @@ export const serve = Effect.fn("Plugin.serve")(function*(
       runtime.initialize(
         { protocolVersion: options.protocolVersion ?? ProtocolVersion.DEFAULT, addr: server.address },
         {
-          timeoutMs: options.initializeTimeoutMillis ?? 5_000,
+          timeoutMs: Duration.toMillis(options.initializeTimeout ?? defaultInitializeTimeout),
           signal,
           ...(secret === undefined ? {} : { headers: { [LAUNCH_SECRET_HEADER]: secret } })
         }

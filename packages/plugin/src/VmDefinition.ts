@@ -1,5 +1,5 @@
 /**
- * The ChainVM interface: what a TypeScript VM implements to run under avalanchego, luxd or
+ * The VM definition: what a TypeScript VM implements to run under avalanchego, luxd or
  * vmre through the rpcchainvm protocol (`vm.VM`).
  *
  * A VM is a plain object of effects. The SDK ({@link VmServer}) turns the node's gRPC calls
@@ -13,13 +13,14 @@
  */
 import type { MetricFamily } from "@vmre/proto/io/prometheus/client/metrics_pb"
 import type { NetworkUpgrades } from "@vmre/proto/vm/vm_pb"
-import type { Database } from "@vmre/rpcdb/Database"
+import type { Database as Rpcdb } from "@vmre/rpcdb"
 import { type PeerVersion, WireErrors } from "@vmre/wire"
 import { type Effect, type Option, type Scope } from "effect"
 import type { Block } from "./Block.ts"
 
 export type { Block, BlockContext } from "./Block.ts"
-export type { Database } from "@vmre/rpcdb/Database"
+/** The database a VM gets at Initialize (an rpcdb client of the node's database). */
+export type Database = Rpcdb.Database
 export type { NetworkUpgrades } from "@vmre/proto/vm/vm_pb"
 export type { MetricFamily } from "@vmre/proto/io/prometheus/client/metrics_pb"
 
@@ -150,7 +151,8 @@ export interface StateSyncableVM {
   readonly getStateSummary: (height: bigint) => Effect.Effect<StateSummary, unknown>
 }
 
-export interface ChainVM<B extends Block = Block> {
+/** A VM as the SDK serves it over `vm.VM`; the host's client of that service is `@vmre/runtime`'s `ChainVm`. */
+export interface VmDefinition<B extends Block = Block> {
   /**
    * Opens the chain: read the genesis, config and database, and return the last accepted
    * block (the genesis block on first start). The scope lives until Shutdown (or until the

@@ -1,11 +1,10 @@
 /**
- * Serving a {@link ChainVM}:
+ * Serving a {@link VmDefinition}, the entry points for VM authors:
  *
- * - {@link serve}: as a plugin started by a node: serve `vm.VM` and health on
- *   `127.0.0.1:0` and complete the runtime handshake with the engine address from the
- *   environment (`Serve.serve`);
- * - {@link runPlugin}: the whole plugin executable in one call (serve + the upstream
- *   signal behaviour of `Main.runPlugin`): `ChainVmServer.runPlugin(makeMyVm)`;
+ * - {@link runPlugin}: the whole plugin executable in one call: make the VM, serve `vm.VM`
+ *   and health on `127.0.0.1:0`, complete the runtime handshake with the engine address from
+ *   the environment, and keep the upstream signal behaviour (`Main.runWithLifecycle`);
+ * - {@link serve}: the same inside a scope of yours (no process-level behaviour);
  * - {@link serveLocal} / {@link layerTest}: in-process, without a handshake or a
  *   subprocess, for tests and for node authors who want a VM next to their node: gives the
  *   address a gRPC client (or vmre's host client) dials.
@@ -13,18 +12,20 @@
 import { GrpcServer, Health } from "@vmre/transport"
 import { Context, Effect, Layer, Metric, type Scope } from "effect"
 import type { Block } from "./Block.ts"
-import type { ChainVM } from "./ChainVm.ts"
 import * as Main from "./Main.ts"
-import * as Serve from "./Serve.ts"
+import * as PluginHandshake from "./PluginHandshake.ts"
+import type { VmDefinition } from "./VmDefinition.ts"
 import * as VmServer from "./VmServer.ts"
 
 /** Health services reported SERVING besides "". */
 const healthServices = ["vm.VM"]
 
 /** The VM server's options and the handshake's (protocol version, engine address env, timeout). */
-export interface ServeOptions extends VmServer.VmServerOptions, Omit<Serve.ServeOptions, "routes" | "healthServices"> {}
+export interface ServeOptions
+  extends VmServer.VmServerOptions, Omit<PluginHandshake.RoutesOptions, "routes" | "healthServices">
+{}
 
-export interface ServingChainVm {
+export interface ServingVm {
   /** The node's runtime server the handshake went to. */
   readonly engineAddr: string
   /** `127.0.0.1:PORT` of the VM server. */
@@ -34,26 +35,23 @@ export interface ServingChainVm {
 
 /** Serves `vm` and completes the handshake; serves until the scope closes. */
 export const serve = <B extends Block>(
-  vm: ChainVM<B>,
+  vm: VmDefinition<B>,
   options: ServeOptions = {}
-): Effect.Effect<ServingChainVm, Serve.PluginServeError, Scope.Scope> =>
+): Effect.Effect<ServingVm, PluginHandshake.PluginServeError, Scope.Scope> =>
   Effect.gen(function*() {
     const server = yield* VmServer.make(vm, options)
-    const serving = yield* Serve.serve({
+    const serving = yield* PluginHandshake.serveRoutes({
       routes: server.routes,
       healthServices,
       ...(options.protocolVersion === undefined ? {} : { protocolVersion: options.protocolVersion }),
       ...(options.engineAddrEnvNames === undefined ? {} : { engineAddrEnvNames: options.engineAddrEnvNames }),
       ...(options.env === undefined ? {} : { env: options.env }),
-      ...(options.initializeTimeoutMillis === undefined ? {} : { initializeTimeoutMillis: options.initializeTimeoutMillis })
+      ...(options.initializeTimeout === undefined ? {} : { initializeTimeout: options.initializeTimeout })
     })
     return { ...serving, server }
   })
 
-/** An alias of {@link serve}. */
-export const serveChainVm = serve
-
-export interface LocalChainVm {
+export interface LocalVm {
   /** `127.0.0.1:PORT`: dial it as a node dials a plugin's address. */
   readonly address: string
   readonly server: VmServer.VmServer
@@ -61,9 +59,9 @@ export interface LocalChainVm {
 
 /** Serves `vm` in this process (no handshake) until the scope closes. */
 export const serveLocal = <B extends Block>(
-  vm: ChainVM<B>,
+  vm: VmDefinition<B>,
   options: VmServer.VmServerOptions = {}
-): Effect.Effect<LocalChainVm, GrpcServer.ServerListenError, Scope.Scope> =>
+): Effect.Effect<LocalVm, GrpcServer.ServerListenError, Scope.Scope> =>
   Effect.gen(function*() {
     const server = yield* VmServer.make(vm, options)
     const { address } = yield* GrpcServer.serve((router) => {
@@ -74,33 +72,33 @@ export const serveLocal = <B extends Block>(
   })
 
 /** The in-process VM server of {@link layerTest}. */
-export class ChainVmServer extends Context.Service<ChainVmServer, LocalChainVm>()("@vmre/plugin/ChainVmServer") {}
+export class LocalVmServer extends Context.Service<LocalVmServer, LocalVm>()("@vmre/plugin/LocalVmServer") {}
 
 /**
  * A layer serving `vm` in-process with its own metric registry (so that Gather reports only
- * this server's metrics). Tests get the address from the `ChainVmServer` service:
+ * this server's metrics). Tests get the address from the `LocalVmServer` service:
  *
  * ```ts
  * it.live("builds a block", () =>
  *   Effect.gen(function*() {
- *     const { address } = yield* ChainVmServer.ChainVmServer
+ *     const { address } = yield* VmPlugin.LocalVmServer
  *     // dial `address` with a Connect or grpc-js client of vm.VM …
- *   }).pipe(Effect.provide(ChainVmServer.layerTest(myVm))))
+ *   }).pipe(Effect.provide(VmPlugin.layerTest(myVm))))
  * ```
  */
 export const layerTest = <B extends Block>(
-  vm: ChainVM<B> | Effect.Effect<ChainVM<B>, unknown, Scope.Scope>,
+  vm: VmDefinition<B> | Effect.Effect<VmDefinition<B>, unknown, Scope.Scope>,
   options: VmServer.VmServerOptions = {}
-): Layer.Layer<ChainVmServer, unknown> =>
+): Layer.Layer<LocalVmServer, unknown> =>
   Layer.effect(
-    ChainVmServer,
+    LocalVmServer,
     Effect.gen(function*() {
       const instance = Effect.isEffect(vm) ? yield* vm : vm
       return yield* serveLocal(instance, options)
     }).pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
   )
 
-export interface RunPluginOptions extends ServeOptions, Main.RunPluginOptions {}
+export interface RunPluginOptions extends ServeOptions, Main.LifecycleOptions {}
 
 /**
  * The main of a VM plugin executable: makes the VM, serves it with the handshake, and runs
@@ -109,14 +107,14 @@ export interface RunPluginOptions extends ServeOptions, Main.RunPluginOptions {}
  *
  * ```ts
  * // main.ts of a VM plugin
- * ChainVmServer.runPlugin(makeMyVm)
+ * runPlugin(makeMyVm)
  * ```
  */
 export const runPlugin = <B extends Block, E>(
-  vm: ChainVM<B> | Effect.Effect<ChainVM<B>, E, Scope.Scope>,
+  vm: VmDefinition<B> | Effect.Effect<VmDefinition<B>, E, Scope.Scope>,
   options: RunPluginOptions = {}
 ): void =>
-  Main.runPlugin(
+  Main.runWithLifecycle(
     (lifecycle) =>
       Effect.scoped(Effect.gen(function*() {
         const instance = Effect.isEffect(vm) ? yield* vm : vm

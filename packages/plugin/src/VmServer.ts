@@ -1,5 +1,5 @@
 /**
- * `vm.VM` over a {@link ChainVM}: the gRPC service a VM plugin serves to the node.
+ * `vm.VM` over a {@link VmDefinition}: the gRPC service a VM plugin serves to the node.
  *
  * What the SDK does for every VM, as avalanchego's `rpcchainvm.VMServer` (and the
  * `chain.State` helper around it) does for Go VMs:
@@ -44,7 +44,7 @@ import * as RpcDbClient from "@vmre/rpcdb/RpcDbClient"
 import { Cause, Deferred, Effect, Exit, Metric, Option, Result, Scope, Semaphore } from "effect"
 import * as BlockModule from "./Block.ts"
 import type { Block } from "./Block.ts"
-import { type ChainVM, Closed, type EngineEvent, type InitializeContext, NotFound, type StateSyncMode, type VmState } from "./ChainVm.ts"
+import { type VmDefinition, Closed, type EngineEvent, type InitializeContext, NotFound, type StateSyncMode, type VmState } from "./VmDefinition.ts"
 import * as Id from "./Id.ts"
 import * as Metrics from "./Metrics.ts"
 
@@ -192,7 +192,7 @@ const INT_LEN = 4
  * one every VM effect runs in.
  */
 export const make = <B extends Block>(
-  vm: ChainVM<B>,
+  vm: VmDefinition<B>,
   options: VmServerOptions = {}
 ): Effect.Effect<VmServer, never, Scope.Scope> =>
   Effect.gen(function*() {

@@ -1,5 +1,5 @@
 /**
- * Hostile and bad input to the SDK's `vm.VM` server (VmServer behind ChainVmServer.serveLocal,
+ * Hostile and bad input to the SDK's `vm.VM` server (VmServer behind VmPlugin.serveLocal,
  * over a small stub VM): bytes that are not HTTP/2, frames and gRPC length prefixes that
  * claim more than they carry, bodies that are not protobuf, a 64 MiB ParseBlock (messages are
  * unlimited upstream), ids of the wrong length, and property-based arbitrary bodies for many
@@ -16,7 +16,7 @@ import { type Duration, Effect, Metric, Schema, type Scope } from "effect"
 import fc from "fast-check"
 import * as http2 from "node:http2"
 import { connect } from "node:net"
-import { type Block, ChainVm, ChainVmServer, Id } from "../src/index.ts"
+import { type Block, Id, VmDefinition, VmPlugin } from "../src/index.ts"
 import { forceGc } from "../../../test-support/gc.ts"
 
 // ---------------------------------------------------------------------------------------
@@ -41,7 +41,7 @@ interface Seen {
   readonly ids: Array<{ readonly method: string; readonly length: number }>
 }
 
-const stubVm = (seen: Seen): ChainVm.ChainVM => {
+const stubVm = (seen: Seen): VmDefinition.VmDefinition => {
   const block = (bytes: Uint8Array, parentId: Uint8Array, height: bigint): Block.Block => ({
     id: Id.sha256(bytes),
     parentId,
@@ -70,12 +70,12 @@ const stubVm = (seen: Seen): ChainVm.ChainVM => {
     getBlock: (id) =>
       Effect.andThen(
         saw("GetBlock", id),
-        Id.equals(id, genesis.id) ? Effect.succeed(genesis) : Effect.fail(new ChainVm.NotFound({ subject: "block" }))
+        Id.equals(id, genesis.id) ? Effect.succeed(genesis) : Effect.fail(new VmDefinition.NotFound({ subject: "block" }))
       ),
     setPreference: (id) => saw("SetPreference", id),
     lastAccepted: Effect.succeed(genesis.id),
     getBlockIdAtHeight: (height) =>
-      height === 0n ? Effect.succeed(genesis.id) : Effect.fail(new ChainVm.NotFound({ subject: `height ${height}` })),
+      height === 0n ? Effect.succeed(genesis.id) : Effect.fail(new VmDefinition.NotFound({ subject: `height ${height}` })),
     health: Effect.succeed({ healthy: true }),
     version: "stub/1.0.0",
     shutdown: Effect.void,
@@ -104,7 +104,7 @@ interface Served {
 const serve = (options: { readonly initialize?: boolean } = {}): Effect.Effect<Served, never, Scope.Scope> =>
   Effect.gen(function*() {
     const seen: Seen = { ids: [] }
-    const { address } = yield* ChainVmServer.serveLocal(stubVm(seen), { connectDatabase: () => MemoryDatabase.make })
+    const { address } = yield* VmPlugin.serveLocal(stubVm(seen), { connectDatabase: () => MemoryDatabase.make })
       .pipe(Effect.provideService(Metric.MetricRegistry, new Map()))
     const { transport } = yield* GrpcClient.transport(address)
     const vm = createClient(VM, transport)
@@ -448,7 +448,7 @@ describe("ids of the wrong length", () => {
 
   // Known gap (reported): upstream's VM server converts node ids with ids.ToNodeID and chain
   // ids with ids.ToID, refusing any other length; VmServer hands them to the VM unchecked,
-  // although the ChainVM interface documents 20-byte node ids. Turn this into `it.live`
+  // although the VmDefinition interface documents 20-byte node ids. Turn this into `it.live`
   // once VmServer checks them.
   it.live("node ids (20 bytes) and chain ids (32 bytes) of other lengths are refused before the VM sees them", () =>
     Effect.gen(function*() {

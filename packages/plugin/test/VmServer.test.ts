@@ -1,5 +1,5 @@
 /**
- * VmServer's own behaviour, with small stub VMs served in-process by ChainVmServer.layerTest
+ * VmServer's own behaviour, with small stub VMs served in-process by VmPlugin.layerTest
  * (the example VM's full RPC coverage lives in examples/payload-chain/test).
  */
 import { Code, ConnectError, createClient } from "@connectrpc/connect"
@@ -9,7 +9,7 @@ import { MemoryDatabase } from "@vmre/rpcdb"
 import { timestampDate } from "@bufbuild/protobuf/wkt"
 import { GrpcClient } from "@vmre/transport"
 import { Context, DateTime, Deferred, Effect, Layer, Metric } from "effect"
-import { type Block, ChainVm, ChainVmServer, Id } from "../src/index.ts"
+import { type Block, Id, VmDefinition, VmPlugin } from "../src/index.ts"
 
 // Every call is bounded: a hung answer fails the test instead of waiting for vitest.
 const call = <A>(f: () => Promise<A>) => Effect.promise(f).pipe(Effect.timeout("10 seconds"), Effect.orDie)
@@ -34,7 +34,7 @@ interface Recorded {
 }
 
 /** A stub VM whose blocks are numbered; behaviour switches for the error paths. */
-const stubVm = (recorded: Recorded, overrides: Partial<ChainVm.ChainVM> = {}): ChainVm.ChainVM => {
+const stubVm = (recorded: Recorded, overrides: Partial<VmDefinition.VmDefinition> = {}): VmDefinition.VmDefinition => {
   const block = (n: number, extra: Partial<Block.Block> = {}): Block.Block => ({
     id: id(n),
     parentId: n === 0 ? Id.empty : id(n - 1),
@@ -74,11 +74,11 @@ const stubVm = (recorded: Recorded, overrides: Partial<ChainVm.ChainVM> = {}): C
       }
     },
     getBlock: (blockId) =>
-      blockId[0] === 0 ? Effect.succeed(block(0)) : Effect.fail(new ChainVm.NotFound({ subject: "block" })),
+      blockId[0] === 0 ? Effect.succeed(block(0)) : Effect.fail(new VmDefinition.NotFound({ subject: "block" })),
     setPreference: () => Effect.void,
     lastAccepted: Effect.succeed(id(0)),
     getBlockIdAtHeight: (height) =>
-      height === 0n ? Effect.succeed(id(0)) : Effect.fail(new ChainVm.NotFound({ subject: "height" })),
+      height === 0n ? Effect.succeed(id(0)) : Effect.fail(new VmDefinition.NotFound({ subject: "height" })),
     health: Effect.succeed({ fine: true, big: 10n }),
     version: Effect.succeed("stub/1.0.0"),
     shutdown: Effect.sync(() => {
@@ -92,10 +92,10 @@ const stubVm = (recorded: Recorded, overrides: Partial<ChainVm.ChainVM> = {}): C
 const fresh = (): Recorded => ({ verifiedWith: [], builtWith: [], accepted: [], shutdowns: 0, waitInterrupted: false })
 
 /** A Connect client of the in-process server of `vm` (databases are in memory), for the test's scope. */
-const clientOf = (vm: ChainVm.ChainVM) =>
+const clientOf = (vm: VmDefinition.VmDefinition) =>
   Effect.gen(function*() {
-    const context = yield* Layer.build(ChainVmServer.layerTest(vm, { connectDatabase: () => MemoryDatabase.make }))
-    const { address } = Context.get(context, ChainVmServer.ChainVmServer)
+    const context = yield* Layer.build(VmPlugin.layerTest(vm, { connectDatabase: () => MemoryDatabase.make }))
+    const { address } = Context.get(context, VmPlugin.LocalVmServer)
     const { transport } = yield* GrpcClient.transport(address)
     return createClient(VM, transport)
   }).pipe(Effect.orDie)
@@ -194,7 +194,7 @@ describe("VmServer", () => {
 
   it.live("the default WaitForEvent returns the VM's notifications", () =>
     Effect.gen(function*() {
-      const notify = yield* Deferred.make<ChainVm.InitializeContext["notify"]>()
+      const notify = yield* Deferred.make<VmDefinition.InitializeContext["notify"]>()
       const { waitForEvent: _, ...base } = stubVm(fresh())
       const vm = yield* clientOf({
         ...base,
@@ -221,7 +221,7 @@ describe("VmServer", () => {
 
   it.live("state sync of a VM that has it", () =>
     Effect.gen(function*() {
-      const summary = (height: bigint): ChainVm.StateSummary => ({
+      const summary = (height: bigint): VmDefinition.StateSummary => ({
         id: id(Number(height)),
         height,
         bytes: new Uint8Array([Number(height)]),
@@ -230,7 +230,7 @@ describe("VmServer", () => {
       const vm = yield* clientOf(stubVm(fresh(), {
         stateSync: {
           enabled: Effect.succeed(true),
-          getOngoingSyncStateSummary: Effect.fail(new ChainVm.NotFound({ subject: "ongoing summary" })),
+          getOngoingSyncStateSummary: Effect.fail(new VmDefinition.NotFound({ subject: "ongoing summary" })),
           getLastStateSummary: Effect.succeed(summary(8n)),
           parseStateSummary: (bytes) => Effect.succeed(summary(BigInt(bytes[0] ?? 0))),
           getStateSummary: (height) => Effect.succeed(summary(height))
@@ -283,7 +283,7 @@ describe("VmServer", () => {
       let opened = 0
       let closed = 0
       const base = stubVm(fresh())
-      const { address } = yield* ChainVmServer.serveLocal({
+      const { address } = yield* VmPlugin.serveLocal({
         ...base,
         initialize: (context) => (++attempts === 1 ? Effect.never : base.initialize(context))
       }, {
@@ -306,7 +306,7 @@ describe("VmServer", () => {
 
   it.live("Initialize reports an unreachable database", () =>
     Effect.gen(function*() {
-      const { address } = yield* ChainVmServer.serveLocal(stubVm(fresh()), {
+      const { address } = yield* VmPlugin.serveLocal(stubVm(fresh()), {
         connectDatabase: () => Effect.fail(new Error("connection refused"))
       })
       const { transport } = yield* GrpcClient.transport(address)
