@@ -448,7 +448,7 @@ const DEFAULT_SHUTDOWN_TIMEOUT = Duration.seconds(5)
 const make = Effect.fnUntraced(function*(options: ConnectOptions) {
   const conn = yield* GrpcClient.transport(options.address, {
     keepalive: options.keepalive,
-    connectTimeoutMillis: options.connectTimeout === undefined ? undefined : Duration.toMillis(options.connectTimeout)
+    connectTimeout: options.connectTimeout
   })
   // gRPC "wait for ready": (re)connect with a backoff until the connection is up; the
   // call's timeout and the process's exit bound the wait.

@@ -152,7 +152,7 @@ describe("ChainVm client against a @grpc/grpc-js vm.VM server", () => {
 
 describe("ChainVm client keepalive", () => {
   // Short intervals so that pings happen during the test; the defaults are upstream's 30 s / 10 s.
-  const keepalive: KeepaliveOptions = { intervalMillis: 300, timeoutMillis: 2_000, idle: true }
+  const keepalive: KeepaliveOptions = { interval: "300 millis", timeout: "2 seconds", idle: true }
 
   it.live("pings an idle connection without breaking it (node:http2 server)", () =>
     Effect.gen(function*() {

@@ -3,7 +3,7 @@
  */
 import type { Transport } from "@connectrpc/connect"
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node"
-import { Effect, type Scope } from "effect"
+import { Duration, Effect, type Scope } from "effect"
 
 export interface GrpcTransport {
   readonly transport: Transport
@@ -15,16 +15,16 @@ export interface GrpcTransport {
 /** HTTP/2 keepalive of the connection; the defaults are the Go nodes'. */
 export interface KeepaliveOptions {
   /** PING every (default 30 s). */
-  readonly intervalMillis?: number | undefined
+  readonly interval?: Duration.Input | undefined
   /** A PING unanswered this long kills the connection (default 10 s). */
-  readonly timeoutMillis?: number | undefined
+  readonly timeout?: Duration.Input | undefined
   /** Also PING connections without calls in flight (default true). */
   readonly idle?: boolean | undefined
 }
 
 export interface GrpcTransportOptions {
   /** Bound on establishing the HTTP/2 connection (default 5 s). */
-  readonly connectTimeoutMillis?: number | undefined
+  readonly connectTimeout?: Duration.Input | undefined
   readonly keepalive?: KeepaliveOptions | undefined
 }
 
@@ -40,10 +40,10 @@ export const transport = (
     Effect.sync(() => {
       const baseUrl = `http://${address}`
       const sessionManager = new Http2SessionManager(baseUrl, {
-        pingIntervalMs: options.keepalive?.intervalMillis ?? 30_000,
-        pingTimeoutMs: options.keepalive?.timeoutMillis ?? 10_000,
+        pingIntervalMs: Duration.toMillis(options.keepalive?.interval ?? Duration.seconds(30)),
+        pingTimeoutMs: Duration.toMillis(options.keepalive?.timeout ?? Duration.seconds(10)),
         pingIdleConnection: options.keepalive?.idle ?? true,
-        connectTimeoutMs: options.connectTimeoutMillis ?? 5_000
+        connectTimeoutMs: Duration.toMillis(options.connectTimeout ?? Duration.seconds(5))
       }, {
         // node's default (10 MB) refuses new streams (NGHTTP2_ENHANCE_YOUR_CALM) once ~10 MB of
         // requests are in flight, e.g. 16 concurrent 1 MiB blocks; message sizes are unlimited

@@ -7,7 +7,7 @@
  */
 import type { ConnectRouter } from "@connectrpc/connect"
 import { connectNodeAdapter } from "@connectrpc/connect-node"
-import { Effect, Schema } from "effect"
+import { Duration, Effect, Schema, type Scope } from "effect"
 import * as http2 from "node:http2"
 
 export class ServerListenError extends Schema.TaggedError<ServerListenError>()("ServerListenError", {
@@ -28,12 +28,12 @@ export interface GrpcServer {
 export interface GrpcServerOptions {
   readonly host?: string
   /** How long a graceful close may wait for in-flight calls before sessions are destroyed. */
-  readonly closeGraceMillis?: number
+  readonly closeGrace?: Duration.Input
   /**
    * A connection that has not sent its HTTP/2 preface and SETTINGS within this time is closed
    * (default 10 s), so that silent peers cannot hold file descriptors forever.
    */
-  readonly prefaceTimeoutMillis?: number
+  readonly prefaceTimeout?: Duration.Input
 }
 
 // The Go side runs with unlimited message sizes and stream counts; so do we.
@@ -42,10 +42,10 @@ const http2Settings: http2.Settings = { maxConcurrentStreams: 0xffffffff, maxHea
 export const serve = (
   routes: (router: ConnectRouter) => void,
   options: GrpcServerOptions = {}
-): Effect.Effect<GrpcServer, ServerListenError, import("effect").Scope.Scope> => {
+): Effect.Effect<GrpcServer, ServerListenError, Scope.Scope> => {
   const host = options.host ?? "127.0.0.1"
-  const closeGraceMillis = options.closeGraceMillis ?? 1_000
-  const prefaceTimeoutMillis = options.prefaceTimeoutMillis ?? 10_000
+  const closeGraceMillis = Duration.toMillis(options.closeGrace ?? Duration.seconds(1))
+  const prefaceTimeoutMillis = Duration.toMillis(options.prefaceTimeout ?? Duration.seconds(10))
   return Effect.acquireRelease(
     Effect.callback<{ server: http2.Http2Server; sessions: Set<http2.ServerHttp2Session>; port: number }, ServerListenError>(
       (resume) => {

@@ -22,7 +22,7 @@ const holdSilent = (address: string, boundMillis: number) =>
 describe("GrpcServer", () => {
   it.live("closes a connection that never sends the HTTP/2 preface", () =>
     Effect.gen(function*() {
-      const server = yield* GrpcServer.serve((router) => Health.register(router), { prefaceTimeoutMillis: 200 })
+      const server = yield* GrpcServer.serve((router) => Health.register(router), { prefaceTimeout: "200 millis" })
       const heldFor = yield* holdSilent(server.address, 5_000)
       expect(heldFor).toBeGreaterThanOrEqual(150)
       expect(heldFor).toBeLessThan(5_000)
