@@ -1,8 +1,8 @@
-import { Error as VmErr } from "@vmre/proto/vm/vm_pb"
+import { Error as VmErr, State, Status } from "@vmre/proto/vm/vm_pb"
 import { Error as RpcDbErr } from "@vmre/proto/rpcdb/rpcdb_pb"
 import { Result, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { Ids, Timestamp, WireErrors } from "../src/index.ts"
+import { Ids, Timestamp, VmEnums, WireErrors } from "../src/index.ts"
 
 describe("Ids", () => {
   it("prints and parses CB58 as the Go nodes do", () => {
@@ -89,5 +89,23 @@ describe("WireErrors", () => {
     expect(WireErrors.messageOf(new Error("boom"))).toBe("boom")
     expect(WireErrors.messageOf({ _tag: "Oops" })).toBe("Oops")
     expect(WireErrors.messageOf("text")).toBe("text")
+  })
+})
+
+describe("VmEnums", () => {
+  it("maps every name to its proto number and back", () => {
+    for (const table of [VmEnums.vmState, VmEnums.vmEvent, VmEnums.stateSyncMode, VmEnums.blockStatus]) {
+      for (const name of table.names as ReadonlyArray<never>) {
+        expect(Result.getOrThrow(table.fromProto(table.toProto(name)))).toBe(name)
+      }
+    }
+    expect(VmEnums.vmState.toProto("NormalOp")).toBe(State.NORMAL_OP)
+    expect(Result.getOrThrow(VmEnums.blockStatus.fromProto(Status.ACCEPTED))).toBe("Accepted")
+  })
+
+  it("reports a number it has no name for, and UNSPECIFIED where a peer may not send it", () => {
+    expect(VmEnums.vmState.fromProto(State.UNSPECIFIED)).toEqual(Result.fail({ enumName: "vm.State", value: 0 }))
+    expect(Result.isFailure(VmEnums.vmEvent.fromProto(99))).toBe(true)
+    expect(Result.isFailure(VmEnums.stateSyncMode.fromProto(0))).toBe(true)
   })
 })
