@@ -94,11 +94,15 @@ describe("WireErrors", () => {
 
 describe("VmEnums", () => {
   it("maps every name to its proto number and back", () => {
-    for (const table of [VmEnums.vmState, VmEnums.vmEvent, VmEnums.stateSyncMode, VmEnums.blockStatus]) {
-      for (const name of table.names as ReadonlyArray<never>) {
-        expect(Result.getOrThrow(table.fromProto(table.toProto(name)))).toBe(name)
-      }
-    }
+    const roundTrip = <Name extends string>(table: {
+      readonly names: ReadonlyArray<Name>
+      readonly toProto: (name: Name) => number
+      readonly fromProto: (value: number) => Result.Result<Name, VmEnums.UnknownValue>
+    }) => table.names.map((name) => Result.getOrThrow(table.fromProto(table.toProto(name))))
+    expect(roundTrip(VmEnums.vmState)).toEqual(["StateSyncing", "Bootstrapping", "NormalOp"])
+    expect(roundTrip(VmEnums.vmEvent)).toEqual(["BuildBlock", "StateSyncFinished"])
+    expect(roundTrip(VmEnums.stateSyncMode)).toEqual(["Skipped", "Static", "Dynamic"])
+    expect(roundTrip(VmEnums.blockStatus)).toEqual(["Unspecified", "Processing", "Rejected", "Accepted"])
     expect(VmEnums.vmState.toProto("NormalOp")).toBe(State.NORMAL_OP)
     expect(Result.getOrThrow(VmEnums.blockStatus.fromProto(Status.ACCEPTED))).toBe("Accepted")
   })
