@@ -2,7 +2,7 @@
  * The VMs under test and how the benchmarks drive them: paths, a host runtime, the
  * payload-chain genesis and blocks, and the Initialize request with an in-process rpcdb.
  */
-import { ChainVm, type ChainVmClient, type ChainVmConfig, Id, NodeId, Runtime, type VmInstance } from "@vmre/runtime"
+import { ChainVm, type ChainVmClient, type ChainVmConfig, Id, NodeId, type VmInstance, VmRuntime } from "@vmre/runtime"
 import { MemoryDatabase, RpcDbServer } from "@vmre/rpcdb"
 import { Effect, Exit, Layer, Logger, ManagedRuntime, Scope } from "effect"
 import { mkdtempSync } from "node:fs"
@@ -19,13 +19,13 @@ export const goHost = path.join(root, "interop/go/bin/host")
 export const node = process.execPath
 
 /**
- * The host runtime of the benchmarks: `Runtime.layer` as a node would use it. Plugin log
+ * The host runtime of the benchmarks: `VmRuntime.layer` as a node would use it. Plugin log
  * lines go to the default logger unless `quiet` (then nowhere), so that a chatty plugin
  * does not turn a latency benchmark into a console benchmark.
  */
 export const hostRuntime = (options: { readonly quiet?: boolean } = {}) =>
   ManagedRuntime.make(
-    options.quiet === true ? Layer.merge(Runtime.layer, Logger.layer([])) : Runtime.layer
+    options.quiet === true ? Layer.merge(VmRuntime.layer, Logger.layer([])) : VmRuntime.layer
   )
 export type HostRuntime = ReturnType<typeof hostRuntime>
 

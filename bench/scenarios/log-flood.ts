@@ -1,6 +1,6 @@
 /**
  * Log forwarding: a plugin writes 1 M lines (~85 bytes) to stdout; the host runs
- * `Runtime.launch` with a logger that only counts what reaches it. Measured:
+ * `VmRuntime.launch` with a logger that only counts what reaches it. Measured:
  * - lines/s from `flood start` to `flood done` as the host's logger saw them;
  * - the host's peak RSS above its RSS before the launch (sampled every 10 ms);
  * - whether the plugin was stalled: the time its write(2) calls spent waiting for the pipe
@@ -12,7 +12,7 @@
  * newlines (the pipe's floor for a Node host), and the in-process pipeline without a pipe
  * (PluginLog.records over chunks in memory: the old bench/log-lines.bench.ts).
  */
-import { PluginLog, Runtime } from "@vmre/runtime"
+import { PluginLog, VmRuntime } from "@vmre/runtime"
 import { Effect, Exit, Layer, Logger, ManagedRuntime, References, Scope, Stream } from "effect"
 import { spawn } from "node:child_process"
 import { readFileSync, rmSync } from "node:fs"
@@ -64,7 +64,7 @@ const counting = Logger.make<unknown, void>((options) => {
 })
 // Every level reaches the logger (the mix has DEBUG lines, which a default host drops).
 const rt = ManagedRuntime.make(
-  Layer.mergeAll(Runtime.layer, Logger.layer([counting]), Layer.succeed(References.MinimumLogLevel, "All"))
+  Layer.mergeAll(VmRuntime.layer, Logger.layer([counting]), Layer.succeed(References.MinimumLogLevel, "All"))
 )
 
 const floodOnce = async (lines: number, rate = 0) => {
@@ -79,7 +79,7 @@ const floodOnce = async (lines: number, rate = 0) => {
   }, 10)
   const scope = await rt.runPromise(Scope.make())
   await rt.runPromise(Scope.provide(
-    Effect.flatMap(Runtime, (runtime) =>
+    Effect.flatMap(VmRuntime, (runtime) =>
       runtime.launch({
         path: node,
         args: [fixture],
@@ -181,7 +181,7 @@ for (let r = 0; r < ROUNDS + 2; r++) {
 }
 
 const figures: Array<Figure> = [
-  { id: "log.host.rate", label: `plugin stdout → Runtime pipeline → logger, ${LINES.toLocaleString("en-US")} lines`, unit: "lines/s", stat: rateStat(runs.map((r) => r.rate)) },
+  { id: "log.host.rate", label: `plugin stdout → VmRuntime pipeline → logger, ${LINES.toLocaleString("en-US")} lines`, unit: "lines/s", stat: rateStat(runs.map((r) => r.rate)) },
   { id: "log.host.peakDelta", label: "host peak RSS above its RSS before the launch", unit: "MiB", stat: stat(runs.map((r) => r.peakDeltaMiB)) },
   { id: "log.host.peakDeltaQuarter", label: "same with a quarter of the lines (bounded: no growth with lines)", unit: "MiB", stat: stat(quarter.map((r) => r.peakDeltaMiB)) },
   { id: "log.writer.inWrite", label: "plugin time inside write(2) (copy + waiting for the host)", unit: "ms", stat: stat(runs.map((r) => r.writer.inWriteMs)) },

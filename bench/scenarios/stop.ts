@@ -10,7 +10,7 @@
  * For the TS example VM, the Go plugin and the fixture. The grpc-go host's own figures for
  * both plugins (shutdownMs, stopMs = SIGTERM → exit) are measured here too.
  */
-import { Runtime } from "@vmre/runtime"
+import { VmRuntime } from "@vmre/runtime"
 import { Effect, Exit, Scope } from "effect"
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
@@ -53,7 +53,7 @@ const byHand = async (path: string) => {
 const coop = async () => {
   const scope = await rt.runPromise(Scope.make())
   const vm = await rt.runPromise(Scope.provide(
-    Effect.flatMap(Runtime, (runtime) => runtime.launch({ path: node, args: [cooperative], name: "cooperative" })),
+    Effect.flatMap(VmRuntime, (runtime) => runtime.launch({ path: node, args: [cooperative], name: "cooperative" })),
     scope
   ))
   const result = await timeStop(vm.exit, () => rt.runPromise(vm.stop))

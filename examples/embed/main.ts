@@ -5,14 +5,14 @@
  *   npx node examples/embed/main.ts [PLUGIN]     (default: the example payload-chain VM)
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { ChainVm, ChainVmInstance, Lifecycle, Runtime } from "@vmre/runtime"
+import { ChainVm, CurrentVm, Lifecycle, VmRuntime } from "@vmre/runtime"
 import { Duration, Effect, Layer, Stream } from "effect"
 import { fileURLToPath } from "node:url"
 
 const plugin = process.argv[2] ?? fileURLToPath(new URL("../payload-chain/bin/payload-chain", import.meta.url))
 
 const program = Effect.gen(function*() {
-  const vm = yield* ChainVmInstance
+  const vm = yield* CurrentVm
   const client = yield* ChainVm
   yield* Effect.log(
     `${vm.name}: pid ${vm.pid}, vm.VM at ${vm.vmAddr}, protocol ${vm.protocolVersion}, ` +
@@ -32,11 +32,11 @@ const FollowLifecycle = Layer.effectDiscard(
   })
 )
 
-// The VM as a layer: launched when the layer is built, stopped when it is released. Runtime.layer
+// The VM as a layer: launched when the layer is built, stopped when it is released. VmRuntime.layer
 // (real processes, configured from VMRE_* env vars) also provides Lifecycle.
 const VmLayer = ChainVm.layerNoDeps({ path: plugin, handshakeTimeout: "10 seconds" }).pipe(
   Layer.provide(FollowLifecycle),
-  Layer.provideMerge(Runtime.layer)
+  Layer.provideMerge(VmRuntime.layer)
 )
 
 NodeRuntime.runMain(program.pipe(Effect.provide(VmLayer)))

@@ -18,7 +18,7 @@
  * no launcher, no compile cache), `bundle-cache` (the bundle with a compile cache in a temp
  * dir, warmed by the first run), `bundle-semi` (the bundle with --max-semi-space-size=16).
  */
-import { ChainVm, Runtime } from "@vmre/runtime"
+import { ChainVm, VmRuntime } from "@vmre/runtime"
 import { Duration, Effect, Layer, Logger } from "effect"
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -117,7 +117,7 @@ const program = Effect.gen(function*() {
 })
 
 program.pipe(
-  Effect.provide(Layer.merge(Runtime.layer, Logger.layer([]))),
+  Effect.provide(Layer.merge(VmRuntime.layer, Logger.layer([]))),
   Effect.ensuring(Effect.sync(() => rmSync(cacheDir, { recursive: true, force: true }))),
   Effect.runPromise
 ).catch((error) => {

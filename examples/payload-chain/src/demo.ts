@@ -21,7 +21,7 @@
  * Ctrl-C stops it cleanly (the summary is printed); a second Ctrl-C stops without Health.
  * Exit code 0 when everything worked and the VM exited with code 0.
  */
-import { ChainVm, Id, NodeId, Runtime } from "@vmre/runtime"
+import { ChainVm, Id, NodeId, VmRuntime } from "@vmre/runtime"
 import { Cause, Deferred, Duration, Effect, Exit, Fiber, Layer, Logger, References } from "effect"
 import { randomBytes } from "node:crypto"
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs"
@@ -145,8 +145,8 @@ const program = Effect.gen(function*() {
       })`
     )
     t = performance.now()
-    yield* client.setState("bootstrapping")
-    const normal = yield* client.setState("normal-op")
+    yield* client.setState("Bootstrapping")
+    const normal = yield* client.setState("NormalOp")
     line("SetState", `bootstrapping → normal-op at height ${normal.height} (${ms(performance.now() - t)})`)
 
     // The engine loop of a single validator.
@@ -160,7 +160,7 @@ const program = Effect.gen(function*() {
         for (let i = 1; i <= count; i++) {
           yield* client.appGossip({ nodeId: peer, msg: utf8(`payload ${n}.${i} ${randomBytes(6).toString("hex")}`) })
         }
-        while ((yield* client.waitForEvent()) !== "build-block") {
+        while ((yield* client.waitForEvent()) !== "BuildBlock") {
           // state-sync-finished does not concern a chain without state sync.
         }
         const built = yield* client.buildBlock()
@@ -224,7 +224,7 @@ const program = Effect.gen(function*() {
   if (exit.code !== 0) {
     return yield* Effect.fail(new Error(`the VM did not exit cleanly (${exit.signal ?? `exit code ${exit.code}`})`))
   }
-}).pipe(Effect.scoped, Effect.provide(Layer.merge(Runtime.layer, logging)))
+}).pipe(Effect.scoped, Effect.provide(Layer.merge(VmRuntime.layer, logging)))
 
 const fiber = Effect.runFork(program)
 let signals = 0

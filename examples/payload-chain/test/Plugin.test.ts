@@ -11,7 +11,7 @@ import * as grpc from "@grpc/grpc-js"
 import { Id as Cb58 } from "@vmre/plugin"
 import { InitializeRequestSchema } from "@vmre/proto/vm/runtime/runtime_pb"
 import { LevelDatabase, RpcDbServer } from "@vmre/rpcdb"
-import { ChainVm, type Id, NodeId, Runtime } from "@vmre/runtime"
+import { ChainVm, type Id, NodeId, VmRuntime } from "@vmre/runtime"
 import { Effect, Exit, Layer, Option, Scope } from "effect"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync } from "node:fs"
@@ -104,7 +104,7 @@ describe("bin/payload-chain under the engine (@vmre/runtime)", () => {
       const scope = yield* Scope.make()
       const { client, vm } = yield* ChainVm.launch({ path: executable, handshakeTimeout: "10 seconds" }).pipe(
         Scope.provide(scope),
-        Effect.provide(Layer.merge(Runtime.layer, logs.layer))
+        Effect.provide(Layer.merge(VmRuntime.layer, logs.layer))
       )
       const pluginLines = () =>
         logs.lines.filter((l) => l.annotations.source === "plugin" && l.annotations.pid === vm.pid).map((l) => l.message)
@@ -153,7 +153,7 @@ describe("bin/payload-chain under the engine (@vmre/runtime)", () => {
         const { client, vm } = yield* ChainVm.launch({ path: executable })
         expect(yield* bounded(client.version())).toBe(VERSION)
         return vm
-      })).pipe(Effect.provide(Layer.merge(Runtime.layer, logs.layer)))
+      })).pipe(Effect.provide(Layer.merge(VmRuntime.layer, logs.layer)))
       expect(yield* vm.exit).toEqual({ code: 0, signal: null })
       expect(isAlive(vm.pid)).toBe(false)
       const stderr = logs.lines.filter((l) => l.annotations.pid === vm.pid && l.annotations.stream === "stderr")
@@ -180,7 +180,7 @@ describe("bin/payload-chain under the engine (@vmre/runtime)", () => {
         const { client, vm } = yield* ChainVm.launch({ path: join(example, "bin/payload-chain"), handshakeTimeout: "30 seconds" })
         expect(yield* bounded(client.version())).toBe(VERSION)
         return readFileSync(`/proc/${vm.pid}/cmdline`, "utf8").split("\0")[1]
-      })).pipe(Effect.provide(Layer.merge(Runtime.layer, logs.layer)))
+      })).pipe(Effect.provide(Layer.merge(VmRuntime.layer, logs.layer)))
 
       expect(yield* launch).toBe(`${example}/bin/../src/main.ts`)
 
@@ -245,7 +245,7 @@ describe("bin/payload-chain under the engine (@vmre/runtime)", () => {
         expect(new TextDecoder().decode(built.bytes)).toContain("payload 4")
         expect(new TextDecoder().decode(built.bytes)).not.toContain("payload 2")
       }))
-    }).pipe(Effect.provide(Layer.merge(Runtime.layer, captureLogs().layer))))
+    }).pipe(Effect.provide(Layer.merge(VmRuntime.layer, captureLogs().layer))))
 })
 
 describe("bin/payload-chain started the upstream way (a raw spawn, a grpc-js runtime server)", () => {

@@ -4,17 +4,7 @@
  * Exit codes: 0 success, 1 the plugin failed (launch, handshake, or `run`'s plugin exited on
  * its own), 2 bad usage, 130 interrupted (except `vmre run`, whose normal end is a signal).
  */
-import {
-  ChainVm,
-  Checksum,
-  Durations,
-  type Errors,
-  type LaunchConfig,
-  Lifecycle,
-  Runtime,
-  Supervisor,
-  type VmInstance
-} from "@vmre/runtime"
+import { ChainVm, Checksum, Durations, type Errors, type LaunchConfig, Lifecycle, Supervisor, type VmInstance, VmRuntime } from "@vmre/runtime"
 import {
   Console,
   Effect,
@@ -66,9 +56,9 @@ type Launcher = Supervisor.Launcher
  * `vm.VM/Shutdown` before SIGTERM as the Go nodes do; `--handshake-only` skips vm.VM entirely.
  */
 const launcherFor = (handshakeOnly: boolean) =>
-  Effect.map(Runtime, (runtime): Launcher =>
+  Effect.map(VmRuntime, (runtime): Launcher =>
     handshakeOnly ? runtime.launch : (config) =>
-      ChainVm.launch(config).pipe(Effect.map(({ vm }) => vm), Effect.provideService(Runtime, runtime)))
+      ChainVm.launch(config).pipe(Effect.map(({ vm }) => vm), Effect.provideService(VmRuntime, runtime)))
 
 /** How the plugin ended, as far as it is known once its scope has closed (the stop is bounded). */
 const exitOf = (vm: VmInstance) =>
@@ -154,7 +144,7 @@ const check = Command.make(
     { command: "vmre check --json --protocol 44 ./myvm", description: "Expect protocol 44; one JSON object on stdout" },
     { command: "vmre check ./myvm -- --config ./myvm.json", description: "Arguments after -- go to the plugin" }
   ]),
-  Command.provide(Runtime.layer)
+  Command.provide(VmRuntime.layer)
 )
 
 /** Keeps the plugin running until a signal (exit 0) or until it exits on its own (exit 1). */
@@ -252,7 +242,7 @@ const run = Command.make(
   Command.withExamples([
     { command: "vmre run ./build/myvm --env LOG_LEVEL=debug", description: "Run a plugin with an extra env var" }
   ]),
-  Command.provide(Runtime.layer)
+  Command.provide(VmRuntime.layer)
 )
 
 export const vmre = Command.make("vmre").pipe(

@@ -108,7 +108,7 @@ export class RuntimeServerFailed extends Schema.TaggedError<RuntimeServerFailed>
   }
 }
 
-/** Everything `Runtime.launch` can fail with. */
+/** Everything `VmRuntime.launch` can fail with. */
 export type LaunchError =
   | ChecksumMismatch
   | HandshakeTimeout

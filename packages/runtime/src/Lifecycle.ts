@@ -1,6 +1,6 @@
 /**
  * What happens to VM plugins, as a stream of events and as Effect metrics: launches,
- * handshake latency, exits by reason, restarts. Published by `Runtime.launch` and the
+ * handshake latency, exits by reason, restarts. Published by `VmRuntime.launch` and the
  * `Supervisor`; subscribe with `Lifecycle.events`.
  */
 import { Context, Effect, Layer, Metric, PubSub, Stream } from "effect"

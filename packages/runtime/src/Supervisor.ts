@@ -7,7 +7,7 @@ import { Clock, Deferred, Duration, Effect, Exit, Metric, Schedule, Schema, Scop
 import * as path from "node:path"
 import { describeExit, type LaunchError } from "./Errors.ts"
 import { Lifecycle, metrics } from "./Lifecycle.ts"
-import { type LaunchConfig, Runtime, type VmInstance } from "./Runtime.ts"
+import { type LaunchConfig, type VmInstance, VmRuntime } from "./VmRuntime.ts"
 
 export interface RestartPolicy {
   /** Delays between restarts. Default: 100 ms, doubling, at most 15 s. */
@@ -18,7 +18,7 @@ export interface RestartPolicy {
   readonly minUptime?: Duration.Input | undefined
 }
 
-/** How one run is launched; the default is `Runtime.launch` (e.g. `ChainVm.launch` adds its stop sequence). */
+/** How one run is launched; the default is `VmRuntime.launch` (e.g. `ChainVm.launch` adds its stop sequence). */
 export type Launcher = (config: LaunchConfig) => Effect.Effect<VmInstance, LaunchError, Scope.Scope>
 
 export const defaultSchedule: Schedule.Schedule<unknown, unknown> = Schedule.min([
@@ -54,8 +54,8 @@ export const supervise = Effect.fn("Supervisor.supervise")(function*(
   config: LaunchConfig,
   policy: RestartPolicy = {},
   launcher?: Launcher
-): Effect.fn.Return<SupervisedVm, LaunchError, Scope.Scope | Runtime | Lifecycle> {
-  const runtime = yield* Runtime
+): Effect.fn.Return<SupervisedVm, LaunchError, Scope.Scope | VmRuntime | Lifecycle> {
+  const runtime = yield* VmRuntime
   const launch = launcher ?? runtime.launch
   const lifecycle = yield* Lifecycle
   const parent = yield* Effect.scope

@@ -1,9 +1,12 @@
 /**
  * @vmre/runtime — the host side of vmre.
  *
- * `Runtime.layer` gives a `Runtime` service whose `launch` starts a VM plugin, completes the
- * rpcchainvm handshake and returns a scoped `VmInstance`.
+ * `VmRuntime.layer` gives a `VmRuntime` service whose `launch` starts a VM plugin, completes the
+ * rpcchainvm handshake and returns a scoped `VmInstance`; `ChainVm.layer` launches one and
+ * provides the typed client of its `vm.VM` service.
  */
+import { Ids } from "@vmre/wire"
+
 export * as Checksum from "./Checksum.ts"
 export * as Durations from "./Durations.ts"
 export * as Errors from "./Errors.ts"
@@ -11,44 +14,42 @@ export * as Handshake from "./Handshake.ts"
 export { Lifecycle, type LifecycleEvent } from "./Lifecycle.ts"
 export * as PluginLog from "./PluginLog.ts"
 export { EngineEnv, ProtocolVersion } from "@vmre/wire"
-export { type LaunchConfig, Runtime, RuntimeConfig, type VmInstance } from "./Runtime.ts"
+export { type LaunchConfig, type VmInstance, VmRuntime, VmRuntimeConfig } from "./VmRuntime.ts"
 export * as Supervisor from "./Supervisor.ts"
 export * as VmProcess from "./VmProcess.ts"
 
 // The typed client of a plugin's vm.VM service, and the ids it speaks in.
-export {
-  type AppGossip,
-  type AppRequest,
-  type AppRequestFailed,
-  type AppResponse,
-  type Block,
-  type BlockContextOptions,
-  type BlockStatus,
-  ChainVm,
-  type ChainVmClient,
-  type ChainVmConfig,
-  ChainVmInstance,
-  type ClientOptions,
-  type ConnectOptions,
-  type CrossChainAppRequest,
-  type CrossChainAppRequestFailed,
-  type CrossChainAppResponse,
-  type GetAncestorsParams,
-  type HttpHandler,
-  type InitializeParams,
-  type KeepaliveOptions,
-  type LastAccepted,
-  type Metric,
-  type MetricFamily,
-  type MetricType,
-  type NetworkUpgrades,
-  type PeerVersion,
-  type RpcName,
-  type StateSummary,
-  type StateSyncMode,
-  type VmEvent,
-  type VmProcessView,
-  type VmState
-} from "./ChainVm.ts"
-export { Id, NodeId } from "./Ids.ts"
-export * as Ids from "./Ids.ts"
+export { type ChainVmConfig, type ConnectOptions, ChainVm, CurrentVm } from "./chainvm/ChainVm.ts"
+export { type Call, type ClientOptions, type KeepaliveOptions } from "./chainvm/Call.ts"
+export { type ChainVmClient } from "./chainvm/Client.ts"
+export type {
+  AppGossip,
+  AppRequest,
+  AppRequestFailed,
+  AppResponse,
+  Block,
+  BlockContextOptions,
+  BlockStatus,
+  CrossChainAppRequest,
+  CrossChainAppRequestFailed,
+  CrossChainAppResponse,
+  GetAncestorsParams,
+  HttpHandler,
+  InitializeParams,
+  LastAccepted,
+  Metric,
+  MetricFamily,
+  MetricType,
+  NetworkUpgrades,
+  PeerVersion,
+  RpcName,
+  StateSummary,
+  StateSyncMode,
+  VmEvent,
+  VmState
+} from "./chainvm/Values.ts"
+export { Ids } from "@vmre/wire"
+/** A 32-byte id (blocks, chains, subnets) and a 20-byte node id, with their CB58 text form in `Ids`. */
+export const { Id, NodeId } = Ids
+export type Id = Ids.Id
+export type NodeId = Ids.NodeId

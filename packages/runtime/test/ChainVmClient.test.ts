@@ -12,8 +12,8 @@ import { GrpcServer } from "@vmre/transport"
 import { DateTime, Duration, Effect, Exit, Fiber, Option, type Scope } from "effect"
 import * as http2 from "node:http2"
 import * as net from "node:net"
-import { ChainVm, type ChainVmClient, type ClientOptions, type NetworkUpgrades } from "../src/ChainVm.ts"
-import { type Id, NodeId } from "../src/Ids.ts"
+import { ChainVm, type ChainVmClient, type ClientOptions, type NetworkUpgrades } from "../src/index.ts"
+import { type Id, NodeId } from "../src/index.ts"
 import { bytes, id, makeTestVm, never, nodeId, VM_TIMESTAMP_MILLIS, type VmImpl, vmError } from "./ChainVmSupport.ts"
 
 const withVm = <A, E>(
@@ -151,7 +151,7 @@ describe("ChainVm client: every RPC, both directions", () => {
     const vm = makeTestVm()
     return withVm(vm.impl, (client) =>
       Effect.gen(function*() {
-        const states = [["state-syncing", 1], ["bootstrapping", 2], ["normal-op", 3]] as const
+        const states = [["StateSyncing", 1], ["Bootstrapping", 2], ["NormalOp", 3]] as const
         for (const [state, wire] of states) {
           const result = yield* client.setState(state)
           expect(vm.last<pb.SetStateRequest>("SetState").state).toBe(wire)
@@ -172,7 +172,7 @@ describe("ChainVm client: every RPC, both directions", () => {
           { prefix: "/ws", serverAddr: "127.0.0.1:1235" }
         ])
         expect(yield* client.newHttpHandler()).toEqual(Option.some("127.0.0.1:5678"))
-        expect(yield* client.waitForEvent()).toBe("build-block")
+        expect(yield* client.waitForEvent()).toBe("BuildBlock")
         expect(yield* client.health()).toEqual({ healthy: true, checks: 3 })
       }))
   })
@@ -187,7 +187,7 @@ describe("ChainVm client: every RPC, both directions", () => {
       (client) =>
         Effect.gen(function*() {
           expect(yield* client.newHttpHandler()).toEqual(Option.none())
-          expect(yield* client.waitForEvent()).toBe("state-sync-finished")
+          expect(yield* client.waitForEvent()).toBe("StateSyncFinished")
           expect(yield* client.health()).toBeNull()
         })
     ))
@@ -222,7 +222,7 @@ describe("ChainVm client: every RPC, both directions", () => {
           height: 7n,
           timestamp: DateTime.makeUnsafe(VM_TIMESTAMP_MILLIS),
           verifyWithContext: true,
-          status: "unspecified"
+          status: "Unspecified"
         })
         yield* client.buildBlock()
         expect(vm.last<pb.BuildBlockRequest>("BuildBlock").pChainHeight).toBeUndefined()
@@ -238,7 +238,7 @@ describe("ChainVm client: every RPC, both directions", () => {
       Effect.gen(function*() {
         const block = yield* client.parseBlock(bytes(8, 8))
         expect(vm.last<pb.ParseBlockRequest>("ParseBlock").bytes).toEqual(bytes(8, 8))
-        expect(block).toMatchObject({ id: id(8), parentId: id(7), bytes: bytes(8, 8), height: 8n, status: "accepted" })
+        expect(block).toMatchObject({ id: id(8), parentId: id(7), bytes: bytes(8, 8), height: 8n, status: "Accepted" })
         expect(block.verifyWithContext).toBe(false)
       }))
   })
@@ -249,7 +249,7 @@ describe("ChainVm client: every RPC, both directions", () => {
       Effect.gen(function*() {
         const block = yield* client.getBlock(id(9))
         expect(vm.last<pb.GetBlockRequest>("GetBlock").id).toEqual(id(9))
-        expect(block).toMatchObject({ id: id(9), parentId: id(8), bytes: bytes(9, 9), height: 9n, status: "processing" })
+        expect(block).toMatchObject({ id: id(9), parentId: id(8), bytes: bytes(9, 9), height: 9n, status: "Processing" })
         const error = yield* Effect.flip(client.getBlock(id(0x42)))
         expect(error._tag).toBe("NotFound")
         expect(error.message).toBe(`vm.VM/GetBlock: not found: block ${"42".repeat(32)}`)
@@ -440,7 +440,7 @@ describe("ChainVm client: every RPC, both directions", () => {
         expect(vm.last<pb.GetStateSummaryRequest>("GetStateSummary").height).toBe(13n)
         const notImplemented = yield* Effect.flip(client.getStateSummary(14n))
         expect(notImplemented._tag).toBe("StateSyncNotImplemented")
-        expect(yield* client.stateSummaryAccept(bytes(15))).toBe("dynamic")
+        expect(yield* client.stateSummaryAccept(bytes(15))).toBe("Dynamic")
         expect(vm.last<pb.StateSummaryAcceptRequest>("StateSummaryAccept").bytes).toEqual(bytes(15))
       }))
   })

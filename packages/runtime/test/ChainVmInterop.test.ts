@@ -11,7 +11,7 @@ import * as pb from "@vmre/proto/vm/vm_pb"
 import { DateTime, Effect } from "effect"
 import * as http2 from "node:http2"
 import * as net from "node:net"
-import { ChainVm, type KeepaliveOptions } from "../src/ChainVm.ts"
+import { ChainVm, type KeepaliveOptions } from "../src/index.ts"
 import { bytes, id, makeTestVm, VM_TIMESTAMP, VM_TIMESTAMP_MILLIS } from "./ChainVmSupport.ts"
 import { waitUntil } from "./support.ts"
 

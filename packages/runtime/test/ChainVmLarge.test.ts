@@ -5,7 +5,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { ParseBlockResponseSchema, VM } from "@vmre/proto/vm/vm_pb"
 import { GrpcServer } from "@vmre/transport"
 import { Effect } from "effect"
-import { ChainVm } from "../src/ChainVm.ts"
+import { ChainVm } from "../src/index.ts"
 
 describe("ChainVm client with large messages", () => {
   it.live("16 concurrent 1 MiB ParseBlock calls all succeed (no NGHTTP2_ENHANCE_YOUR_CALM)", () =>

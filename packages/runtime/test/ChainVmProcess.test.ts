@@ -6,8 +6,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Exit, Fiber, Layer } from "effect"
 import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { ChainVm, type ChainVmConfig, ChainVmInstance } from "../src/ChainVm.ts"
-import { Runtime } from "../src/Runtime.ts"
+import { ChainVm, type ChainVmConfig, CurrentVm } from "../src/index.ts"
+import { VmRuntime } from "../src/VmRuntime.ts"
 import { id } from "./ChainVmSupport.ts"
 import { captureLogs, isAlive, waitUntil } from "./support.ts"
 
@@ -30,7 +30,7 @@ describe("ChainVm.layer over a plugin subprocess", () => {
     const logs = captureLogs()
     return Effect.gen(function*() {
       const [vm, pending] = yield* Effect.gen(function*() {
-        const vm = yield* ChainVmInstance
+        const vm = yield* CurrentVm
         const client = yield* ChainVm
         expect(yield* client.version()).toBe("chainvm-fixture/1.0.0")
         // A long poll in flight while the scope closes, as the engine always has one; it
@@ -61,10 +61,10 @@ describe("ChainVm.layer over a plugin subprocess", () => {
     const logs = captureLogs()
     return Effect.gen(function*() {
       const exit = yield* Effect.gen(function*() {
-        const runtime = yield* Runtime
+        const runtime = yield* VmRuntime
         const vm = yield* runtime.launch(fixture("upstream", { name: "chainvm-control", stopTimeout: "500 millis" }))
         return yield* vm.stop
-      }).pipe(Effect.scoped, Effect.provide(Layer.merge(Runtime.layer, logs.layer)))
+      }).pipe(Effect.scoped, Effect.provide(Layer.merge(VmRuntime.layer, logs.layer)))
       expect(exit).toEqual({ code: null, signal: "SIGKILL" })
       expect(stdoutOf(logs, "chainvm-control")).toContain("SIGTERM ignored: no Shutdown received yet")
     })
@@ -74,7 +74,7 @@ describe("ChainVm.layer over a plugin subprocess", () => {
     const logs = captureLogs()
     return Effect.gen(function*() {
       const [elapsed, vm] = yield* Effect.gen(function*() {
-        return yield* ChainVmInstance
+        return yield* CurrentVm
       }).pipe(
         Effect.provide(
           ChainVm.layer(fixture("hang-shutdown", { shutdownTimeout: "500 millis" })).pipe(Layer.provide(logs.layer))
@@ -92,7 +92,7 @@ describe("ChainVm.layer over a plugin subprocess", () => {
     const logs = captureLogs()
     return Effect.gen(function*() {
       yield* Effect.gen(function*() {
-        const vm = yield* ChainVmInstance
+        const vm = yield* CurrentVm
         const client = yield* ChainVm
         const pending = yield* Effect.forkChild(client.buildBlock())
         expect(yield* waitUntil(() => stdoutOf(logs, "chainvm-killed").includes("BuildBlock received"))).toBe(true)
@@ -117,7 +117,7 @@ describe("ChainVm.layer over a plugin subprocess", () => {
 
   it.live("a call waiting for a process that is stopped from elsewhere ends with VmProcessExited", () =>
     Effect.gen(function*() {
-      const vm = yield* ChainVmInstance
+      const vm = yield* CurrentVm
       const client = yield* ChainVm
       const pending = yield* Effect.forkChild(client.buildBlock())
       yield* Effect.sleep("200 millis")
@@ -155,7 +155,7 @@ describe("ChainVm.layer over the example VM (examples/payload-chain)", () => {
       const vm = yield* Effect.gen(function*() {
         const client = yield* ChainVm
         expect(yield* client.version()).toMatch(/\S/)
-        return yield* ChainVmInstance
+        return yield* CurrentVm
       }).pipe(Effect.provide(ChainVm.layer({ path: payloadChain }).pipe(Layer.provide(captureLogs().layer))))
       expect(yield* vm.exit).toEqual({ code: 0, signal: null })
     }), 20_000)

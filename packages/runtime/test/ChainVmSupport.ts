@@ -8,7 +8,7 @@ import { TimestampSchema } from "@bufbuild/protobuf/wkt"
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect"
 import { CounterSchema, MetricFamilySchema, MetricType } from "@vmre/proto/io/prometheus/client/metrics_pb"
 import * as pb from "@vmre/proto/vm/vm_pb"
-import { Id, NodeId } from "../src/Ids.ts"
+import { Id, NodeId } from "../src/index.ts"
 
 /** A 32-byte id filled with `n`. */
 export const id = (n: number): Id => Id.make(new Uint8Array(32).fill(n))

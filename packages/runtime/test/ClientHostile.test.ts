@@ -6,7 +6,7 @@
  * pending (every pending and later call fails with VmProcessExited, and the Lifecycle
  * publishes an Exited event that was not requested).
  *
- * (A VM that reports a non-loopback address at the handshake is covered by the Runtime and
+ * (A VM that reports a non-loopback address at the handshake is covered by the VmRuntime and
  * GoPlugin tests: InvalidVmAddress.)
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -14,10 +14,10 @@ import { Effect, Fiber, Layer, Metric, type Scope } from "effect"
 import * as http2 from "node:http2"
 import * as net from "node:net"
 import { fileURLToPath } from "node:url"
-import { ChainVm, type ChainVmConfig } from "../src/ChainVm.ts"
+import { ChainVm, type ChainVmConfig } from "../src/index.ts"
 import type { VmCallError, VmKnownError } from "../src/Errors.ts"
 import { metrics } from "../src/Lifecycle.ts"
-import { Runtime } from "../src/Runtime.ts"
+import { VmRuntime } from "../src/VmRuntime.ts"
 import { id } from "./ChainVmSupport.ts"
 import { goPluginPath, skipGo } from "./goInterop.ts"
 import { captureLogs, collectEvents, waitUntil } from "./support.ts"
@@ -301,7 +301,7 @@ const crashes = [
   { how: "SIGKILL (as the OOM killer)", env: { FIXTURE_CRASH: "sigkill" }, exit: { code: null, signal: "SIGKILL" }, reason: "signal_SIGKILL" }
 ] as const
 
-describe("a plugin that crashes after the handshake (Runtime + ChainVm.launch)", () => {
+describe("a plugin that crashes after the handshake (VmRuntime + ChainVm.launch)", () => {
   for (const crash of crashes) {
     it.live(`${crash.how} with 3 calls pending: every pending and later call fails with VmProcessExited; Lifecycle publishes Exited(requested: false)`, () => {
       const logs = captureLogs()
@@ -365,7 +365,7 @@ describe("a plugin that crashes after the handshake (Runtime + ChainVm.launch)",
         expect((yield* exitsCounted(crash.reason)) - countedBefore).toBe(1)
         // The stop sequence saw the dead process: no Shutdown call to nobody.
         expect(logs.lines.some((l) => l.message === `${name} already exited: no Shutdown call`)).toBe(true)
-      }).pipe(Effect.provide(Layer.merge(Runtime.layer, logs.layer)), Effect.scoped)
+      }).pipe(Effect.provide(Layer.merge(VmRuntime.layer, logs.layer)), Effect.scoped)
     }, 20_000)
   }
 
@@ -389,5 +389,5 @@ describe("a plugin that crashes after the handshake (Runtime + ChainVm.launch)",
       }).pipe(Effect.scoped)
       expect(yield* waitUntil(() => events.some((e) => e._tag === "Exited"), 2_000)).toBe(true)
       expect(events.find((e) => e._tag === "Exited")).toMatchObject({ name: "go-exit-7", exit: { code: 7, signal: null }, requested: false })
-    }).pipe(Effect.provide(Layer.merge(Runtime.layer, captureLogs().layer)), Effect.scoped))
+    }).pipe(Effect.provide(Layer.merge(VmRuntime.layer, captureLogs().layer)), Effect.scoped))
 })

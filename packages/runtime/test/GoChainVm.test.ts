@@ -5,12 +5,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { MemoryDatabase, RpcDbServer } from "@vmre/rpcdb"
 import { DateTime, Effect, Layer, Logger } from "effect"
-import { ChainVm } from "../src/ChainVm.ts"
-import { Id, NodeId } from "../src/Ids.ts"
-import { Runtime } from "../src/Runtime.ts"
+import { ChainVm } from "../src/index.ts"
+import { Id, NodeId } from "../src/index.ts"
+import { VmRuntime } from "../src/VmRuntime.ts"
 import { goPluginPath, skipGo } from "./goInterop.ts"
 
-const live = Layer.merge(Runtime.layer, Logger.layer([]))
+const live = Layer.merge(VmRuntime.layer, Logger.layer([]))
 
 describe.skipIf(skipGo)("ChainVm client driving a Go VM (grpc-go)", () => {
   it.live("initialize, build, verify, accept, read back, not-found, state sync; then Shutdown and exit 0", () =>
@@ -37,7 +37,7 @@ describe.skipIf(skipGo)("ChainVm client driving a Go VM (grpc-go)", () => {
       })
       expect(genesis.height).toBe(0n)
       expect(genesis.parentId).toEqual(new Uint8Array(32))
-      yield* client.setState("normal-op")
+      yield* client.setState("NormalOp")
 
       const block = yield* client.buildBlock()
       expect(block.height).toBe(1n)

@@ -5,7 +5,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger } from "effect"
 import { spawn } from "node:child_process"
-import { type LaunchConfig, Runtime } from "../src/Runtime.ts"
+import { type LaunchConfig, VmRuntime } from "../src/VmRuntime.ts"
 import { goHostPath, goPluginPath, skipGo } from "./goInterop.ts"
 import { captureLogs, fixturePath, isAlive, waitUntil } from "./support.ts"
 
@@ -15,7 +15,7 @@ const launchGo = (
   logs: Layer.Layer<never> = Logger.layer([])
 ) =>
   Effect.gen(function*() {
-    const runtime = yield* Runtime
+    const runtime = yield* VmRuntime
     return yield* runtime.launch({
       path: goPluginPath,
       name: `go-${mode}`,
@@ -24,9 +24,9 @@ const launchGo = (
       handshakeTimeout: options.handshakeTimeout,
       stopTimeout: options.stopTimeout
     })
-  }).pipe(Effect.provide(Layer.merge(Runtime.layer, logs)))
+  }).pipe(Effect.provide(Layer.merge(VmRuntime.layer, logs)))
 
-describe.skipIf(skipGo)("Runtime.launch of a Go plugin (grpc-go)", () => {
+describe.skipIf(skipGo)("VmRuntime.launch of a Go plugin (grpc-go)", () => {
   it.live("handshakes, forwards its console-style logs with levels, and stops it", () => {
     const logs = captureLogs()
     return Effect.gen(function*() {

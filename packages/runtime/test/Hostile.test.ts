@@ -13,7 +13,7 @@ import fc from "fast-check"
 import * as http2 from "node:http2"
 import { connect } from "node:net"
 import { Handshake, makeInitializer, validateVmAddress } from "../src/Handshake.ts"
-import { Runtime } from "../src/Runtime.ts"
+import { VmRuntime } from "../src/VmRuntime.ts"
 import { captureLogs, fixture, isAlive, waitUntil } from "./support.ts"
 
 const sendRaw = (address: string, bytes: Uint8Array) =>
@@ -151,11 +151,11 @@ describe("properties of the handshake", () => {
 })
 
 describe("bounded stop", () => {
-  const live = (logs = Logger.layer([])) => Layer.merge(Runtime.layer, logs)
+  const live = (logs = Logger.layer([])) => Layer.merge(VmRuntime.layer, logs)
 
   it.live("a frozen plugin (SIGSTOP) is stopped within grace + 1 s", () =>
     Effect.gen(function*() {
-      const runtime = yield* Runtime
+      const runtime = yield* VmRuntime
       const vm = yield* runtime.launch(fixture("normal", { stopTimeout: "500 millis" }))
       process.kill(vm.pid, "SIGSTOP")
       const [elapsed, exit] = yield* Effect.timed(vm.stop)
@@ -167,7 +167,7 @@ describe("bounded stop", () => {
   it.live("a grandchild outside the plugin's group holding its pipes does not hold up the stop", () => {
     const logs = captureLogs()
     return Effect.gen(function*() {
-      const runtime = yield* Runtime
+      const runtime = yield* VmRuntime
       const vm = yield* runtime.launch(fixture("escape-grandchild", { stopTimeout: "500 millis" }))
       yield* waitUntil(() => logs.lines.some((l) => l.message.startsWith("grandchild ")))
       const grandchild = Number(logs.lines.find((l) => l.message.startsWith("grandchild "))!.message.split(" ")[1])

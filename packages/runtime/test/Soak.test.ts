@@ -15,9 +15,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger } from "effect"
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { ChainVm, type ChainVmConfig } from "../src/ChainVm.ts"
+import { ChainVm, type ChainVmConfig } from "../src/index.ts"
 import type { ProcessExit } from "../src/Errors.ts"
-import { Runtime } from "../src/Runtime.ts"
+import { VmRuntime } from "../src/VmRuntime.ts"
 import { goPluginPath, skipGo } from "./goInterop.ts"
 import { forceGc } from "../../../test-support/gc.ts"
 
@@ -218,7 +218,7 @@ const expectNoGrowth = (base: Snapshot, after: Snapshot) => {
 // The cycles
 // ---------------------------------------------------------------------------------------
 
-const live = Layer.merge(Runtime.layer, Logger.layer([]))
+const live = Layer.merge(VmRuntime.layer, Logger.layer([]))
 
 /** Launch, handshake, one Version call, then the stop sequence; the exit of the plugin. */
 const cycle = (config: ChainVmConfig, expectedVersion: RegExp) =>

@@ -4,11 +4,11 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { type LifecycleEvent, metrics } from "../src/Lifecycle.ts"
-import { Runtime } from "../src/Runtime.ts"
+import { VmRuntime } from "../src/VmRuntime.ts"
 import { supervise } from "../src/Supervisor.ts"
 import { collectEvents, fixture, isAlive, waitUntil } from "./support.ts"
 
-const live = Layer.merge(Runtime.layer, Logger.layer([]))
+const live = Layer.merge(VmRuntime.layer, Logger.layer([]))
 
 
 const tags = (events: ReadonlyArray<LifecycleEvent>) => events.map((e) => e._tag)
@@ -17,7 +17,7 @@ describe("Lifecycle events and metrics", () => {
   it.live("a launch publishes Spawned, Ready, and on stop Exited(requested)", () =>
     Effect.gen(function*() {
       const events = yield* collectEvents
-      const runtime = yield* Runtime
+      const runtime = yield* VmRuntime
       const scope = yield* Scope.make()
       const vm = yield* runtime.launch(fixture("normal")).pipe(Scope.provide(scope))
       yield* Scope.close(scope, Exit.void)
@@ -31,7 +31,7 @@ describe("Lifecycle events and metrics", () => {
     Effect.gen(function*() {
       const before = yield* Metric.value(Metric.withAttributes(metrics.launchFailures, { error: "ProcessExitedBeforeHandshake" }))
       const events = yield* collectEvents
-      const runtime = yield* Runtime
+      const runtime = yield* VmRuntime
       yield* Effect.flip(runtime.launch(fixture("crash")).pipe(Effect.scoped))
       yield* waitUntil(() => events.length >= 3)
       expect(tags(events)).toEqual(["Spawned", "Exited", "LaunchFailed"])

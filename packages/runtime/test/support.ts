@@ -2,7 +2,7 @@
 import { Effect, Logger, Stream } from "effect"
 import { fileURLToPath } from "node:url"
 import { Lifecycle, type LifecycleEvent } from "../src/Lifecycle.ts"
-import type { LaunchConfig } from "../src/Runtime.ts"
+import type { LaunchConfig } from "../src/VmRuntime.ts"
 
 export { captureLogs, type CapturedLine } from "../../../test-support/logs.ts"
 export { isAlive } from "../../../test-support/processes.ts"

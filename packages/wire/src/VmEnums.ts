@@ -29,11 +29,14 @@ export interface UnknownValue {
   readonly value: number
 }
 
-const table = <Name extends string>(enumName: string, pairs: ReadonlyArray<readonly [Name, number]>) => {
-  const byName = new Map<Name, number>(pairs)
+const table = <Name extends string, Value extends number>(
+  enumName: string,
+  pairs: ReadonlyArray<readonly [Name, Value]>
+) => {
+  const byName = new Map<Name, Value>(pairs)
   const byValue = new Map<number, Name>(pairs.map(([name, value]) => [value, name]))
   return {
-    toProto: (name: Name): number => byName.get(name)!,
+    toProto: (name: Name): Value => byName.get(name)!,
     fromProto: (value: number): Result.Result<Name, UnknownValue> => {
       const name = byValue.get(value)
       return name === undefined ? Result.fail({ enumName, value }) : Result.succeed(name)
@@ -43,24 +46,24 @@ const table = <Name extends string>(enumName: string, pairs: ReadonlyArray<reado
 }
 
 // The UNSPECIFIED values of State, Message and Mode are not values a peer may send.
-export const vmState = table<VmState>("vm.State", [
+export const vmState = table<VmState, StatePb>("vm.State", [
   ["StateSyncing", StatePb.STATE_SYNCING],
   ["Bootstrapping", StatePb.BOOTSTRAPPING],
   ["NormalOp", StatePb.NORMAL_OP]
 ])
 
-export const vmEvent = table<VmEvent>("vm.Message", [
+export const vmEvent = table<VmEvent, MessagePb>("vm.Message", [
   ["BuildBlock", MessagePb.BUILD_BLOCK],
   ["StateSyncFinished", MessagePb.STATE_SYNC_FINISHED]
 ])
 
-export const stateSyncMode = table<StateSyncMode>("vm.StateSummaryAcceptResponse.Mode", [
+export const stateSyncMode = table<StateSyncMode, ModePb>("vm.StateSummaryAcceptResponse.Mode", [
   ["Skipped", ModePb.SKIPPED],
   ["Static", ModePb.STATIC],
   ["Dynamic", ModePb.DYNAMIC]
 ])
 
-export const blockStatus = table<BlockStatus>("vm.Status", [
+export const blockStatus = table<BlockStatus, StatusPb>("vm.Status", [
   ["Unspecified", StatusPb.UNSPECIFIED],
   ["Processing", StatusPb.PROCESSING],
   ["Rejected", StatusPb.REJECTED],

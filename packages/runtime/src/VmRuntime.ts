@@ -3,13 +3,12 @@
  * server in its environment, waits for its `Initialize` and checks it, and gives back a
  * handle to the running VM. Everything it starts belongs to the caller's scope.
  */
-import { Clock, Config, Context, Duration, Effect, Exit, Layer, Metric, type Option, Schema, Scope } from "effect"
+import { Clock, Config, Context, Duration, Effect, Exit, Layer, Metric, Schema, Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import * as path from "node:path"
 import {
   HandshakeTimeout,
   type LaunchError,
-  type ProcessExit,
   ProcessExitedBeforeHandshake
 } from "./Errors.ts"
 import { EngineEnv, ProtocolVersion } from "@vmre/wire"
@@ -17,10 +16,9 @@ import * as Checksum from "./Checksum.ts"
 import * as Durations from "./Durations.ts"
 import { Handshake } from "./Handshake.ts"
 import { exitReason, Lifecycle, metrics } from "./Lifecycle.ts"
-import { VmProcess } from "./VmProcess.ts"
+import { VmProcess, type VmProcessHandle } from "./VmProcess.ts"
 
-
-/** What to launch, and how. Unset options come from {@link RuntimeConfig}. */
+/** What to launch, and how. Unset options come from {@link VmRuntimeConfig}. */
 export interface LaunchConfig {
   /** Path of the plugin executable (resolved against the current directory). */
   readonly path: string
@@ -51,38 +49,27 @@ export interface LaunchConfig {
   readonly requireSecret?: boolean | undefined
 }
 
-/** A VM plugin that completed its handshake. */
-export interface VmInstance {
+/** A running VM plugin that completed its handshake: its process handle and what it reported. */
+export interface VmInstance extends VmProcessHandle {
   readonly name: string
   readonly path: string
-  readonly pid: number
   /** `127.0.0.1:PORT` of the plugin's gRPC server. */
   readonly vmAddr: string
   readonly protocolVersion: number
   /** From spawn to the plugin's `Initialize`. */
   readonly handshakeDuration: Duration.Duration
-  /** Waits for the process to exit. */
-  readonly exit: Effect.Effect<ProcessExit>
-  readonly exitStatus: Effect.Effect<Option.Option<ProcessExit>>
-  /** Stops the process now (SIGTERM, grace, SIGKILL); the scope would do it anyway. */
-  readonly stop: Effect.Effect<ProcessExit>
-  readonly stderrTail: Effect.Effect<ReadonlyArray<string>>
-  /** The plugin's recent output, both streams, oldest first (`stdout: line`, `stderr: line`). */
-  readonly recentLines: Effect.Effect<ReadonlyArray<string>>
-  /** Waits (at most `timeout`) until the plugin's stdout and stderr were read to their end. */
-  readonly drained: (timeout: Duration.Input) => Effect.Effect<void>
 }
 
 /** Defaults for every launch, read from the environment. */
-export class RuntimeConfig extends Context.Service<RuntimeConfig, {
+export class VmRuntimeConfig extends Context.Service<VmRuntimeConfig, {
   readonly protocolVersion: number
   readonly handshakeTimeout: Duration.Duration
   readonly stopTimeout: Duration.Duration
   readonly engineAddrEnvNames: ReadonlyArray<string>
-}>()("@vmre/runtime/RuntimeConfig") {
+}>()("@vmre/runtime/VmRuntimeConfig") {
   /** `VMRE_PROTOCOL_VERSION` (45), `VMRE_HANDSHAKE_TIMEOUT` (5 seconds), `VMRE_STOP_TIMEOUT` (5 seconds), `VMRE_ENGINE_ADDR_ENV_NAMES` (all three). */
   static readonly layer = Layer.effect(
-    RuntimeConfig,
+    VmRuntimeConfig,
     Config.all({
       protocolVersion: Config.Int("VMRE_PROTOCOL_VERSION").pipe(Config.withDefault(ProtocolVersion.DEFAULT)),
       handshakeTimeout: Durations.config("VMRE_HANDSHAKE_TIMEOUT", Duration.seconds(5)),
@@ -108,23 +95,23 @@ const definedEnv = (): Record<string, string> =>
 // How long to wait for the rest of a dead plugin's stderr before reporting it.
 const tailDrainBound = Duration.millis(500)
 
-export class Runtime extends Context.Service<Runtime, {
+export class VmRuntime extends Context.Service<VmRuntime, {
   /**
    * Starts the plugin and completes once it has handshaken. The process lives until the
    * scope closes (or `stop`); a failed launch leaves nothing running.
    */
   readonly launch: (config: LaunchConfig) => Effect.Effect<VmInstance, LaunchError, Scope.Scope>
-}>()("@vmre/runtime/Runtime") {
-  /** The runtime without its dependencies: provide Handshake, VmProcess, RuntimeConfig and Lifecycle. */
+}>()("@vmre/runtime/VmRuntime") {
+  /** The runtime without its dependencies: provide Handshake, VmProcess, VmRuntimeConfig and Lifecycle. */
   static readonly layerNoDeps = Layer.effect(
-    Runtime,
+    VmRuntime,
     Effect.gen(function*() {
       const handshake = yield* Handshake
       const processes = yield* VmProcess
-      const defaults = yield* RuntimeConfig
+      const defaults = yield* VmRuntimeConfig
       const lifecycle = yield* Lifecycle
 
-      const launch = Effect.fn("Runtime.launch")(function*(config: LaunchConfig) {
+      const launch = Effect.fn("VmRuntime.launch")(function*(config: LaunchConfig) {
         const pluginPath = path.resolve(config.path)
         const name = config.name ?? path.basename(pluginPath)
         const protocolVersion = config.protocolVersion ?? defaults.protocolVersion
@@ -229,6 +216,7 @@ export class Runtime extends Context.Service<Runtime, {
             exit: child.exit,
             exitStatus: child.exitStatus,
             stop: child.stop,
+            stopRequested: child.stopRequested,
             stderrTail: child.stderrTail,
             recentLines: child.recentLines,
             drained: child.drained
@@ -245,7 +233,7 @@ export class Runtime extends Context.Service<Runtime, {
           Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(launchScope, exit))
         )
       })
-      return Runtime.of({ launch })
+      return VmRuntime.of({ launch })
     })
   )
 
@@ -253,9 +241,9 @@ export class Runtime extends Context.Service<Runtime, {
    * The runtime over real processes and a Connect handshake server, configured from the
    * environment. It also provides `Lifecycle`, so that events can be subscribed to.
    */
-  static readonly layer = Runtime.layerNoDeps.pipe(
+  static readonly layer = VmRuntime.layerNoDeps.pipe(
     Layer.provideMerge(Lifecycle.layer),
-    Layer.provide([Handshake.layer, VmProcess.layer, RuntimeConfig.layer])
+    Layer.provide([Handshake.layer, VmProcess.layer, VmRuntimeConfig.layer])
   )
 }
 

@@ -4,19 +4,19 @@ import { createHash } from "node:crypto"
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { Runtime } from "../src/Runtime.ts"
+import { VmRuntime } from "../src/VmRuntime.ts"
 import { captureLogs, countLogs, fixture, fixturePath, isAlive, waitUntil } from "./support.ts"
 
 // Tests that do not look at the plugin's logs keep them out of the test output.
 const quiet = Logger.layer([])
 
-const launchIn = <A, E>(layer: Layer.Layer<never>, body: (runtime: Runtime["Service"]) => Effect.Effect<A, E, Scope.Scope>) =>
+const launchIn = <A, E>(layer: Layer.Layer<never>, body: (runtime: VmRuntime["Service"]) => Effect.Effect<A, E, Scope.Scope>) =>
   Effect.gen(function*() {
-    const runtime = yield* Runtime
+    const runtime = yield* VmRuntime
     return yield* body(runtime)
-  }).pipe(Effect.provide(Layer.merge(Runtime.layer, layer)))
+  }).pipe(Effect.provide(Layer.merge(VmRuntime.layer, layer)))
 
-describe("Runtime.launch", () => {
+describe("VmRuntime.launch", () => {
   it.live("launches a plugin, handshakes, forwards its logs, and stops it with the scope", () => {
     const logs = captureLogs()
     return Effect.gen(function*() {
@@ -188,7 +188,7 @@ describe("Runtime.launch", () => {
   })
 })
 
-describe("Runtime.launch of a binary that cannot start", () => {
+describe("VmRuntime.launch of a binary that cannot start", () => {
   const dir = mkdtempSync(join(tmpdir(), "vmre-spawn-"))
   const file = (name: string, content: string | Buffer, mode: number) => {
     const path = join(dir, name)
@@ -228,7 +228,7 @@ describe("Runtime.launch of a binary that cannot start", () => {
   }
 })
 
-describe("Runtime.launch integrity and secrecy options", () => {
+describe("VmRuntime.launch integrity and secrecy options", () => {
   const dir = mkdtempSync(join(tmpdir(), "vmre-pin-"))
   // A wrapper script is the plugin binary here, so the pinned digest is of a small file.
   const wrapper = join(dir, "fixture-plugin")
@@ -267,7 +267,7 @@ describe("Runtime.launch integrity and secrecy options", () => {
     }))
 })
 
-describe("Runtime.launch raw output copies", () => {
+describe("VmRuntime.launch raw output copies", () => {
   it.live("appends the plugin's raw stdout and stderr bytes to the given files", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "vmre-raw-"))
