@@ -14,7 +14,7 @@
 import type { MetricFamily } from "@vmre/proto/io/prometheus/client/metrics_pb"
 import type { NetworkUpgrades } from "@vmre/proto/vm/vm_pb"
 import type { Database as Rpcdb } from "@vmre/rpcdb"
-import { type PeerVersion, WireErrors } from "@vmre/wire"
+import { type PeerVersion, type VmEnums, WireErrors } from "@vmre/wire"
 import { type Effect, type Option, type Scope } from "effect"
 import type { Block } from "./Block.ts"
 
@@ -29,11 +29,11 @@ export const { Closed, NotFound } = WireErrors
 export type Closed = WireErrors.Closed
 export type NotFound = WireErrors.NotFound
 
-/** The engine phase the node moves the VM into (SetState). */
-export type VmState = "StateSyncing" | "Bootstrapping" | "NormalOp"
+/** The engine phase the node moves the VM into (SetState); the host spells it the same. */
+export type VmState = VmEnums.VmState
 
 /** What the VM can ask the engine for (WaitForEvent). */
-export type EngineEvent = "BuildBlock" | "StateSyncFinished"
+export type VmEvent = VmEnums.VmEvent
 
 /** Everything the node tells the VM at Initialize, plus the database. */
 export interface InitializeContext {
@@ -67,7 +67,7 @@ export interface InitializeContext {
    * "BuildBlock": notify again during or after `buildBlock` when more is pending (e.g. a
    * mempool that holds more than one block's worth).
    */
-  readonly notify: (event: EngineEvent) => Effect.Effect<void>
+  readonly notify: (event: VmEvent) => Effect.Effect<void>
 }
 
 export interface BuildBlockOptions {
@@ -131,7 +131,8 @@ export interface HttpHandler {
   readonly serverAddr: string
 }
 
-export type StateSyncMode = "Skipped" | "Static" | "Dynamic"
+/** How the VM syncs to an accepted state summary. */
+export type StateSyncMode = VmEnums.StateSyncMode
 
 export interface StateSummary {
   /** 32 bytes. */
@@ -203,6 +204,6 @@ export interface VmDefinition<B extends Block = Block> {
    * avalanchego's long poll (the engine calls it in a loop). Default: wait for the next
    * `context.notify(...)`. It is interrupted when the call is cancelled or at Shutdown.
    */
-  readonly waitForEvent?: Effect.Effect<EngineEvent, unknown>
+  readonly waitForEvent?: Effect.Effect<VmEvent, unknown>
   readonly stateSync?: StateSyncableVM
 }

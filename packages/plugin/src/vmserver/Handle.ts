@@ -1,0 +1,63 @@
+/**
+ * One helper for every RPC: count the call, take the consensus lock if asked, check that the
+ * session is ready, turn the failures the node knows by identity into the `err` enum if the
+ * RPC has one, and answer every other failure as a gRPC error status.
+ */
+import type { HandlerContext } from "@connectrpc/connect"
+import { type Context, Effect, Exit, Metric, type Semaphore } from "effect"
+import * as Metrics from "../Metrics.ts"
+import { orErrEnum, toConnectError } from "./Failures.ts"
+import type { Session } from "./Session.ts"
+
+export interface HandleOptions {
+  /** Consensus calls run one at a time, in arrival order, as the Go node's chain lock runs them. */
+  readonly locked?: boolean
+  /** Default true: fail before Initialize and after Shutdown. */
+  readonly ready?: boolean
+  /** The RPC answers NotFound/Closed as `{ ...errEnum, err }` (its other fields set to these). */
+  readonly errEnum?: object
+}
+
+export const make = (context: Context.Context<never>, lock: Semaphore.Semaphore, session: Session) => {
+  // One attributed counter per method, made once rather than on every call.
+  const counters = new Map<string, { readonly calls: Metric.Counter<number>; readonly errors: Metric.Counter<number> }>()
+  const countersOf = (method: string) => {
+    let found = counters.get(method)
+    if (found === undefined) {
+      found = {
+        calls: Metric.withAttributes(Metrics.rpcCalls, { method }),
+        errors: Metric.withAttributes(Metrics.rpcErrors, { method })
+      }
+      counters.set(method, found)
+    }
+    return found
+  }
+  const handle = <I, A>(
+    method: string,
+    options: HandleOptions,
+    body: (request: I) => Effect.Effect<A, unknown>
+  ) =>
+  (request: I, handler: HandlerContext): Promise<A> => {
+    const checked = options.ready === false ?
+      Effect.suspend(() => body(request)) :
+      Effect.andThen(session.ready, Effect.suspend(() => body(request)))
+    // `{ ...errEnum, err }` is a partial answer of the same message type.
+    const answered = options.errEnum === undefined ?
+      checked :
+      orErrEnum(checked, options.errEnum) as Effect.Effect<A, unknown>
+    const locked = options.locked === true ? lock.withPermit(answered) : answered
+    return Effect.runPromiseExitWith(context)(
+      Effect.andThen(Metric.update(countersOf(method).calls, 1), locked),
+      { signal: handler.signal }
+    ).then((exit) => {
+      if (Exit.isSuccess(exit)) return exit.value
+      const error = toConnectError(exit.cause)
+      return Effect.runPromiseWith(context)(Metric.update(countersOf(method).errors, 1)).then(() => {
+        throw error
+      })
+    })
+  }
+  return handle
+}
+
+export type Handle = ReturnType<typeof make>
