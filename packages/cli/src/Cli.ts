@@ -12,7 +12,7 @@ import {
   type LogLevel,
   Option,
   References,
-  Runtime as EffectRuntime,
+  Runtime,
   Schema,
   Scope,
   Stream
@@ -32,10 +32,10 @@ export const ExitCode = {
 
 /** The command has already told the user what went wrong: exit with `code`, print nothing more. */
 export class Reported extends Schema.TaggedError<Reported>()("Reported", { code: Schema.Int }) {
-  override get [EffectRuntime.errorExitCode]() {
+  override get [Runtime.errorExitCode]() {
     return this.code
   }
-  override readonly [EffectRuntime.errorReported] = false
+  override readonly [Runtime.errorReported] = false
 }
 
 /** The exit code for a run ended by SIGINT/SIGTERM. */
