@@ -10,14 +10,12 @@ import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
 import { beforeAll } from "vitest"
+import { goHostPath as goHost, skipGo } from "../../../test-support/goInterop.ts"
 import { VERSION } from "../src/PayloadChain.ts"
 import { executable, freshBundle } from "./support.ts"
 
 beforeAll(freshBundle, 60_000)
-
-const goHost = fileURLToPath(new URL("../../../interop/go/bin/host", import.meta.url))
 
 /** Runs the Go host to its end (bounded); its JSON line and stderr. */
 const runHost = (args: ReadonlyArray<string>) =>
@@ -41,7 +39,7 @@ const runHost = (args: ReadonlyArray<string>) =>
     return Effect.sync(() => child.kill("SIGKILL"))
   })
 
-describe("payload-chain under a Go node (grpc-go)", () => {
+describe.skipIf(skipGo)("payload-chain under a Go node (grpc-go)", () => {
   it.live("is launched, driven through a block's life and stopped cleanly", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "payload-chain-go-"))

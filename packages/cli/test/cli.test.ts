@@ -7,7 +7,7 @@ import { createHash } from "node:crypto"
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { examplePlugin, fixtureArgs, goPlugin, isAlive, repoRoot, start, vmre } from "./support.ts"
+import { examplePlugin, fixtureArgs, goPlugin, isAlive, repoRoot, skipGo, start, vmre } from "./support.ts"
 
 const lines = (text: string) => text.split("\n").filter((line) => line !== "")
 
@@ -208,7 +208,7 @@ describe("vmre check of full vm.VM plugins", () => {
       expect(isAlive(report.pid)).toBe(false)
     }), 60_000)
 
-  it.live.skipIf(!existsSync(goPlugin) && process.env.CI !== "true")(
+  it.live.skipIf(skipGo)(
     "a Go plugin (grpc-go): its version and health, and exit 0 after Shutdown instead of SIGKILL",
     () =>
       Effect.gen(function*() {

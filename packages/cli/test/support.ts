@@ -8,7 +8,7 @@ export const bin = fileURLToPath(new URL("../bin/vmre.js", import.meta.url))
 export const fixture = fileURLToPath(new URL("../../runtime/test/fixtures/plugin.ts", import.meta.url))
 /** The example VM (a full vm.VM) and the Go plugin (grpc-go, built by the global setup). */
 export const examplePlugin = fileURLToPath(new URL("../../../examples/payload-chain/bin/payload-chain", import.meta.url))
-export const goPlugin = fileURLToPath(new URL("../../../interop/go/bin/plugin", import.meta.url))
+export { goPluginPath as goPlugin, skipGo } from "../../../test-support/goInterop.ts"
 
 /**
  * `vmre <command> <node> <fixture.ts> --handshake-only ...flags`: the fixture plugin (which only

@@ -19,7 +19,7 @@ import type { VmCallError, VmKnownError } from "../src/Errors.ts"
 import { metrics } from "../src/Lifecycle.ts"
 import { VmRuntime } from "../src/VmRuntime.ts"
 import { id } from "./ChainVmSupport.ts"
-import { goPluginPath, skipGo } from "./goInterop.ts"
+import { goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 import { captureLogs, collectEvents, waitUntil } from "./support.ts"
 import { forceGc } from "../../../test-support/gc.ts"
 

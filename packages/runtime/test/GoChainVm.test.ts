@@ -8,7 +8,7 @@ import { DateTime, Effect, Layer, Logger } from "effect"
 import { ChainVm } from "../src/index.ts"
 import { Id, NodeId } from "../src/index.ts"
 import { VmRuntime } from "../src/VmRuntime.ts"
-import { goPluginPath, skipGo } from "./goInterop.ts"
+import { goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 
 const live = Layer.merge(VmRuntime.layer, Logger.layer([]))
 

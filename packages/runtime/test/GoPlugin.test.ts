@@ -6,7 +6,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer, Logger } from "effect"
 import { spawn } from "node:child_process"
 import { type LaunchConfig, VmRuntime } from "../src/VmRuntime.ts"
-import { goHostPath, goPluginPath, skipGo } from "./goInterop.ts"
+import { goHostPath, goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 import { captureLogs, fixturePath, isAlive, waitUntil } from "./support.ts"
 
 const launchGo = (

@@ -4,7 +4,7 @@ import { spawn } from "node:child_process"
 import { readdirSync, readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import * as OrphanGuard from "../src/OrphanGuard.ts"
-import { goPluginPath, skipGo } from "./goInterop.ts"
+import { goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 import { waitUntil } from "./support.ts"
 
 const hostPath = fileURLToPath(new URL("./fixtures/host.ts", import.meta.url))

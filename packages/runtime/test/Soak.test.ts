@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url"
 import { ChainVm, type ChainVmConfig } from "../src/index.ts"
 import type { ProcessExit } from "../src/Errors.ts"
 import { VmRuntime } from "../src/VmRuntime.ts"
-import { goPluginPath, skipGo } from "./goInterop.ts"
+import { goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 import { forceGc } from "../../../test-support/gc.ts"
 
 // ---------------------------------------------------------------------------------------
