@@ -1,4 +1,9 @@
+import { defaultServerConditions } from "vite"
 import { defineConfig } from "vitest/config"
+
+// Inside the repository the packages resolve to their TypeScript sources (the `@vmre/source`
+// export condition), so tests never run a stale build; installed, they resolve to dist/.
+const conditions = ["@vmre/source", ...defaultServerConditions]
 
 if (Number(process.versions.node.split(".")[0]) < 22) {
   throw new Error(
@@ -8,6 +13,8 @@ if (Number(process.versions.node.split(".")[0]) < 22) {
 }
 
 export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions, externalConditions: ["@vmre/source"] } },
   test: {
     include: ["packages/*/test/**/*.test.ts", "examples/*/test/**/*.test.ts"],
     pool: "forks",

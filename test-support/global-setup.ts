@@ -37,6 +37,14 @@ export const setup = (): void => {
   process.env[MARKER] = runId
   // Builds interop/go/bin/{plugin,host} when their inputs changed. Without a Go toolchain the
   // Go tests skip locally, but CI (CI=true) must have it.
+  // Processes the tests start with a bare environment (plugins, as the nodes start them) import
+  // the packages' dist/ builds: bring them up to date (incremental, ~0.3 s when nothing changed).
+  const packages = spawnSync(process.execPath, [`${root}/node_modules/typescript/bin/tsc`, "-b", `${root}/tsconfig.build.json`], {
+    stdio: "inherit",
+    timeout: 120_000
+  })
+  if (packages.status !== 0) throw new Error(`building the packages (tsc -b tsconfig.build.json) failed (exit ${packages.status})`)
+
   const build = spawnSync("bash", [`${root}/interop/go/build.sh`], { stdio: "inherit", timeout: 300_000 })
   if (build.status !== 0) {
     const why = `interop/go/build.sh failed (exit ${build.status}); run interop/go/install-deps.sh to install Go`

@@ -48,6 +48,8 @@ export const build = async (): Promise<{ readonly bytes: number; readonly inputs
     bundle: true,
     format: "esm",
     platform: "node",
+    // The workspace packages' TypeScript sources, not their dist/ builds.
+    conditions: ["@vmre/source"],
     target: "node22",
     minify: true,
     treeShaking: true,

@@ -179,7 +179,8 @@ describe("bin/payload-chain under the engine (@vmre/runtime)", () => {
       const launch = Effect.scoped(Effect.gen(function*() {
         const { client, vm } = yield* ChainVm.launch({ path: join(example, "bin/payload-chain"), handshakeTimeout: "30 seconds" })
         expect(yield* bounded(client.version())).toBe(VERSION)
-        return readFileSync(`/proc/${vm.pid}/cmdline`, "utf8").split("\0")[1]
+        // The file node runs: its last argument (flags come before it).
+        return readFileSync(`/proc/${vm.pid}/cmdline`, "utf8").split("\0").filter((arg) => arg !== "").at(-1)
       })).pipe(Effect.provide(Layer.merge(VmRuntime.layer, logs.layer)))
 
       expect(yield* launch).toBe(`${example}/bin/../src/main.ts`)

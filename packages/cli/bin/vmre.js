@@ -1,13 +1,16 @@
 #!/usr/bin/env node
-// The vmre command. Checks the Node version before importing anything: vmre is TypeScript run
-// by Node's type stripping (Node >= 22.18), and outside npm scripts `node` may be an older
-// system Node.
+// The vmre command. Checks the Node version before importing anything: outside npm scripts
+// `node` may be an older system Node.
 const [major, minor] = process.versions.node.split(".").map(Number)
 if (major < 22 || (major === 22 && minor < 18)) {
   process.stderr.write(
     `vmre needs Node >= 22.18, but ${process.execPath} is ${process.version}.\n` +
-      "Run it through npm (npx vmre ..., npm start -- ...), which puts the project's pinned Node first on PATH.\n"
+      "Run it with a newer Node (inside the vmre repository: through npm, npx vmre ..., which uses the pinned one).\n"
   )
   process.exit(1)
 }
-await import("../src/main.ts")
+// Installed, the command runs its build (dist/). Inside the repository, a Node started with
+// --conditions=@vmre/source runs the TypeScript sources, as the packages it imports then do.
+const fromSource = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)]
+  .some((arg) => arg.includes("@vmre/source"))
+await import(fromSource ? "../src/main.ts" : "../dist/main.js")

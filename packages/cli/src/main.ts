@@ -5,12 +5,15 @@
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit, Layer, Runtime } from "effect"
 import { CliConfig, CliError, CliOutput, Command, GlobalFlag } from "effect/cli"
-import packageJson from "../package.json" with { type: "json" }
+import { readFileSync } from "node:fs"
 import { ExitCode, exitCodeOnSignal, Reported, vmre } from "./Cli.ts"
 import * as Log from "./Log.ts"
 import { SignalStop } from "./SignalStop.ts"
 
 const signalStop = SignalStop.make()
+
+// From src/ in the repository and from dist/ once installed, the package root is one level up.
+const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
 
 // Usage errors go to stderr with a pointer to the help, not the whole help on stdout.
 const presenter: CliOutput.Presenter = {
@@ -34,7 +37,7 @@ const teardown: Runtime.Teardown = (exit, onExit) => {
 }
 
 vmre.pipe(
-  Command.run({ version: packageJson.version }),
+  Command.run({ version }),
   // A bad VMRE_* environment variable (read by the runtime's config) is bad usage.
   Effect.catchTag("ConfigError", (error) =>
     Effect.andThen(
