@@ -1,0 +1,41 @@
+/**
+ * Type-checked in the consumer project under strict flags, never run: the documented API of
+ * every package, as an application and a VM author use it.
+ */
+import { Lifecycle, type LaunchConfig, VmRuntime } from "@vmre/runtime"
+import { Id, runPlugin, type VmDefinition, VmPlugin } from "@vmre/plugin"
+import { MemoryDatabase, RpcDbServer } from "@vmre/rpcdb"
+import { GrpcServer } from "@vmre/transport"
+import { Ids, ProtocolVersion } from "@vmre/wire"
+import { VM } from "@vmre/proto/vm/vm_pb"
+import { checkPlugin } from "@vmre/cli"
+import { Duration, Effect, Layer, Stream } from "effect"
+
+export const config: LaunchConfig = { path: "/opt/plugins/myvm", stopTimeout: Duration.seconds(3) }
+
+export const followLifecycle = Layer.effectDiscard(Effect.gen(function*() {
+  const lifecycle = yield* Lifecycle
+  yield* lifecycle.events.pipe(Stream.runForEach((event) => Effect.log(event._tag)), Effect.forkScoped)
+}))
+
+export const launched = Effect.scoped(Effect.gen(function*() {
+  const runtime = yield* VmRuntime
+  const vm = yield* runtime.launch(config)
+  return { pid: vm.pid, version: vm.protocolVersion }
+})).pipe(Effect.provide(VmRuntime.layer))
+
+export const database = Effect.scoped(Effect.gen(function*() {
+  const store = yield* MemoryDatabase.make
+  const { address } = yield* RpcDbServer.serve(store)
+  return address
+}))
+
+export const defaultProtocol: number = ProtocolVersion.DEFAULT
+export const emptyIdText: string = Ids.toString(Ids.emptyId)
+export const vmService: string = VM.typeName
+export const serve: typeof GrpcServer.serve = GrpcServer.serve
+export const check: typeof checkPlugin = checkPlugin
+
+export const makeVm = (definition: VmDefinition.VmDefinition): void => runPlugin(definition)
+export const inProcess = (definition: VmDefinition.VmDefinition) => VmPlugin.layerTest(definition)
+export const idOf = (bytes: Uint8Array): string => Id.toString(Id.sha256(bytes))
