@@ -9,6 +9,7 @@ import {
   Console,
   Effect,
   Exit,
+  Logger,
   type LogLevel,
   Option,
   References,
@@ -20,6 +21,7 @@ import {
 import { Command, Flag, GlobalFlag } from "effect/cli"
 import * as path from "node:path"
 import { launchFlags, toLaunchConfig } from "./LaunchFlags.ts"
+import * as Log from "./Log.ts"
 import * as Report from "./Report.ts"
 import { SignalStop, type SignalStopState } from "./SignalStop.ts"
 
@@ -42,11 +44,17 @@ export class Reported extends Schema.TaggedError<Reported>()("Reported", { code:
 export const exitCodeOnSignal = (signalStop: SignalStopState): number =>
   Effect.runSync(signalStop.isNormalStop) ? ExitCode.ok : ExitCode.interrupted
 
-/** The minimum level of the logs shown: `--log-level` if given, else `fallback`. */
+/**
+ * The logs shown: at least `--log-level` if given, else `fallback`, written in `--log-format`.
+ */
 const withLogLevel = (fallback: LogLevel.LogLevel) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.gen(function*() {
     const level = yield* GlobalFlag.LogLevel
-    return yield* Effect.provideService(effect, References.MinimumLogLevel, Option.getOrElse(level, () => fallback))
+    const format = yield* Log.LogFormatFlag
+    return yield* effect.pipe(
+      Effect.provideService(References.MinimumLogLevel, Option.getOrElse(level, () => fallback)),
+      Effect.provide(Logger.layer([Log.loggerFor(format)]))
+    )
   })
 
 type Launcher = Supervisor.Launcher
@@ -247,5 +255,6 @@ const run = Command.make(
 
 export const vmre = Command.make("vmre").pipe(
   Command.withDescription("Launch and check rpcchainvm VM plugins as avalanchego and luxd do"),
-  Command.withSubcommands([check, run])
+  Command.withSubcommands([check, run]),
+  Command.withGlobalFlags([Log.LogFormatFlag])
 )

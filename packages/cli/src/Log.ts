@@ -1,9 +1,12 @@
 /**
  * vmre's logger: every log entry goes to stderr, so that stdout carries only reports.
- * A plugin's output line (annotated `source: "plugin"`, `vm`, `pid`, `stream` by the runtime) reads
- * `[vm pid stream] LEVEL line`; vmre's own entries read `vmre: LEVEL message`.
+ * `--log-format pretty` (the default): a plugin's output line (annotated `source: "plugin"`,
+ * `vm`, `pid`, `stream` by the runtime) reads `[vm pid stream] LEVEL line`; vmre's own entries
+ * read `vmre: LEVEL message`. `json` and `logfmt` write effect's structured formats, one entry a
+ * line with its annotations, for log collectors.
  */
 import { Cause, Layer, Logger, type LogLevel, References } from "effect"
+import { Flag, GlobalFlag } from "effect/cli"
 import { inspect } from "node:util"
 
 const text = (part: unknown): string => typeof part === "string" ? part : inspect(part, { depth: 4 })
@@ -23,6 +26,23 @@ export const formatEntry = (
 
 export const stderrLogger = Logger.make((options) => {
   process.stderr.write(`${formatEntry(options, options.fiber.getRef(References.CurrentLogAnnotations))}\n`)
+})
+
+export type LogFormat = "pretty" | "json" | "logfmt"
+
+export const loggerFor = (format: LogFormat): Logger.Logger<unknown, void> =>
+  format === "json" ?
+    Logger.withConsoleError(Logger.formatJson) :
+    format === "logfmt" ?
+    Logger.withConsoleError(Logger.formatLogFmt) :
+    stderrLogger
+
+/** `--log-format pretty|json|logfmt`, for every subcommand. */
+export const LogFormatFlag = GlobalFlag.Setting("log-format")({
+  flag: Flag.Literals("log-format", ["pretty", "json", "logfmt"]).pipe(
+    Flag.withDescription("How log lines are written to stderr: pretty (default), json or logfmt, one entry a line"),
+    Flag.withDefault("pretty" as LogFormat)
+  )
 })
 
 /** Replaces the default logger, which writes to stdout. */

@@ -7,6 +7,7 @@ import { Cause, Console, Effect, Exit, Layer, Runtime } from "effect"
 import { CliConfig, CliError, CliOutput, Command, GlobalFlag } from "effect/cli"
 import { readFileSync } from "node:fs"
 import { ExitCode, exitCodeOnSignal, Reported, vmre } from "./Cli.ts"
+import * as PluginArgv from "./PluginArgv.ts"
 import * as Log from "./Log.ts"
 import { SignalStop } from "./SignalStop.ts"
 
@@ -36,8 +37,7 @@ const teardown: Runtime.Teardown = (exit, onExit) => {
   onExit(Runtime.getErrorExitCode(error))
 }
 
-vmre.pipe(
-  Command.run({ version }),
+Command.runWith(vmre, { version })(PluginArgv.separate(process.argv.slice(2))).pipe(
   // A bad VMRE_* environment variable (read by the runtime's config) is bad usage.
   Effect.catchTag("ConfigError", (error) =>
     Effect.andThen(

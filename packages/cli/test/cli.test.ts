@@ -166,11 +166,11 @@ describe("vmre check", () => {
       for (
         const [args, reason] of [
           [["check"], "Missing required argument: plugin"],
-          [["check", "x", "--handshake-timeout", "5"], "a positive duration with a unit"],
-          [["check", "x", "--stop-timeout", "soon"], "a positive duration with a unit"],
-          [["check", "x", "--env", "NOEQUALS"], "KEY=VALUE"],
-          [["check", "x", "--protocol", "abc"], "--protocol"],
-          [["check", "x", "--no-such-flag"], "Unrecognized flag: --no-such-flag"],
+          [["check", "--handshake-timeout", "5", "x"], "a positive duration with a unit"],
+          [["check", "--stop-timeout", "soon", "x"], "a positive duration with a unit"],
+          [["check", "--env", "NOEQUALS", "x"], "KEY=VALUE"],
+          [["check", "--protocol", "abc", "x"], "--protocol"],
+          [["check", "--no-such-flag", "x"], "Unrecognized flag: --no-such-flag"],
           [["frobnicate"], "Unknown subcommand \"frobnicate\""]
         ] as const
       ) {
@@ -195,10 +195,40 @@ describe("vmre check", () => {
     }))
 })
 
+describe("the command line", () => {
+  it.live("everything after PLUGIN is the plugin's, flags that look like vmre's included", () =>
+    Effect.gen(function*() {
+      // Node runs the fixture with `-h --version x` as its arguments; vmre reads none of them.
+      const result = yield* vmre([...fixtureArgs("check", "normal", "--json"), "-h", "--version", "x"])
+      expect(result.code, result.stderr).toBe(0)
+      expect(json(result.stdout)).toMatchObject({ ok: true, protocolVersion: 45 })
+      // An explicit -- stays accepted.
+      const explicit = yield* vmre([...fixtureArgs("check", "normal", "--json"), "--", "-h"])
+      expect(explicit.code, explicit.stderr).toBe(0)
+      expect(json(explicit.stdout).ok).toBe(true)
+    }))
+
+  it.live("--log-format json and logfmt write one structured entry a line to stderr", () =>
+    Effect.gen(function*() {
+      const asJson = yield* vmre(["--log-format", "json", ...fixtureArgs("check", "normal", "--verbose")])
+      expect(asJson.code, asJson.stderr).toBe(0)
+      const entries = asJson.stderr.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line))
+      expect(entries.some((e) => e.annotations?.source === "plugin" && e.annotations?.stream === "stdout")).toBe(true)
+      expect(entries.every((e) => typeof e.level === "string" && "message" in e && typeof e.timestamp === "string")).toBe(true)
+
+      const asLogfmt = yield* vmre(["--log-format", "logfmt", ...fixtureArgs("check", "normal", "--verbose")])
+      expect(asLogfmt.code, asLogfmt.stderr).toBe(0)
+      expect(asLogfmt.stderr).toMatch(/^timestamp=\S+ level=INFO fiber=\S+ message=.* source=plugin /m)
+
+      const bad = yield* vmre(["--log-format", "xml", ...fixtureArgs("check", "normal")])
+      expect(bad.code).toBe(2)
+    }))
+})
+
 describe("vmre check of full vm.VM plugins", () => {
   it.live("the example VM: Version and Health are reported, and Shutdown lets it exit 0", () =>
     Effect.gen(function*() {
-      const result = yield* vmre(["check", examplePlugin, "--json", "--handshake-timeout", "30s"])
+      const result = yield* vmre(["check", "--json", "--handshake-timeout", "30s", examplePlugin])
       expect(result.code).toBe(0)
       const report = json(result.stdout)
       expect(report.version).toBe("payload-chain/0.1.0")
@@ -212,7 +242,7 @@ describe("vmre check of full vm.VM plugins", () => {
     "a Go plugin (grpc-go): its version and health, and exit 0 after Shutdown instead of SIGKILL",
     () =>
       Effect.gen(function*() {
-        const result = yield* vmre(["check", goPlugin, "--json"])
+        const result = yield* vmre(["check", "--json", goPlugin])
         expect(result.code).toBe(0)
         const report = json(result.stdout)
         expect(report.version).toBe("goplugin/0.1.0")
@@ -235,9 +265,9 @@ describe("vmre check of full vm.VM plugins", () => {
   it.live("--sha256 prints the digest, and --expect-sha256 refuses any other binary", () =>
     Effect.gen(function*() {
       const digest = createHash("sha256").update(readFileSync(examplePlugin)).digest("hex")
-      const printed = yield* vmre(["check", examplePlugin, "--sha256", "--json", "--handshake-timeout", "30s"])
+      const printed = yield* vmre(["check", "--sha256", "--json", "--handshake-timeout", "30s", examplePlugin])
       expect(json(printed.stdout).sha256).toBe(digest)
-      const pinned = yield* vmre(["check", examplePlugin, "--expect-sha256", "0".repeat(64), "--json"])
+      const pinned = yield* vmre(["check", "--expect-sha256", "0".repeat(64), "--json", examplePlugin])
       expect(pinned.code).toBe(1)
       expect(json(pinned.stdout).error).toMatchObject({ tag: "ChecksumMismatch", actual: digest })
     }), 60_000)
@@ -254,7 +284,7 @@ describe("vmre run", () => {
   it.live("--restart relaunches a plugin that crashed, and SIGTERM then stops it", () =>
     Effect.gen(function*() {
       const state = join(mkdtempSync(join(tmpdir(), "vmre-cli-")), "state")
-      const vmreProcess = yield* start([...fixtureArgs("run", "crash-once", "--restart"), "--env", `FIXTURE_STATE=${state}`])
+      const vmreProcess = yield* start(fixtureArgs("run", "crash-once", "--restart", "--env", `FIXTURE_STATE=${state}`))
       const stderr = yield* vmreProcess.waitForStderr((text) => text.includes("is serving again"), 30_000)
       expect(stderr).toMatch(/ended \(exit code 1.*\); restart 1 in a row/)
       vmreProcess.child.kill("SIGTERM")

@@ -11,19 +11,20 @@ export const examplePlugin = fileURLToPath(new URL("../../../examples/payload-ch
 export { goPluginPath as goPlugin, skipGo } from "../../../test-support/goInterop.ts"
 
 /**
- * `vmre <command> <node> <fixture.ts> --handshake-only ...flags`: the fixture plugin (which only
- * handshakes: it serves no vm.VM) in the given mode. Unless the flags say otherwise, the
- * handshake may take 30 s (a loaded machine can exceed the default 5 s).
+ * `vmre <command> --handshake-only ...flags <node> <fixture.ts>`: the fixture plugin (which only
+ * handshakes: it serves no vm.VM) in the given mode. vmre's flags come before the plugin:
+ * everything after it is the plugin's. Unless the flags say otherwise, the handshake may take
+ * 30 s (a loaded machine can exceed the default 5 s).
  */
 export const fixtureArgs = (command: "check" | "run", mode: string, ...flags: Array<string>) => [
   command,
-  process.execPath,
-  fixture,
   "--handshake-only",
   "--env",
   `FIXTURE_MODE=${mode}`,
   ...(flags.includes("--handshake-timeout") ? [] : ["--handshake-timeout", "30s"]),
-  ...flags
+  ...flags,
+  process.execPath,
+  fixture
 ]
 
 export interface Finished {
