@@ -7,6 +7,7 @@
 import { ChainVm, Checksum, Durations, type Errors, type LaunchConfig, Lifecycle, Supervisor, type VmInstance, VmRuntime } from "@vmre/runtime"
 import {
   Console,
+  Duration,
   Effect,
   Exit,
   Logger,
@@ -24,6 +25,7 @@ import { launchFlags, toLaunchConfig } from "./LaunchFlags.ts"
 import * as Log from "./Log.ts"
 import * as Report from "./Report.ts"
 import { SignalStop, type SignalStopState } from "./SignalStop.ts"
+import { StatusLine, whileWaiting } from "./StatusLine.ts"
 
 export const ExitCode = {
   ok: 0,
@@ -51,9 +53,10 @@ const withLogLevel = (fallback: LogLevel.LogLevel) => <A, E, R>(effect: Effect.E
   Effect.gen(function*() {
     const level = yield* GlobalFlag.LogLevel
     const format = yield* Log.LogFormatFlag
+    const status = yield* StatusLine
     return yield* effect.pipe(
       Effect.provideService(References.MinimumLogLevel, Option.getOrElse(level, () => fallback)),
-      Effect.provide(Logger.layer([Log.loggerFor(format)]))
+      Effect.provide(Logger.layer([Log.loggerFor(format, status.print)]))
     )
   })
 
@@ -74,6 +77,15 @@ const exitOf = (vm: VmInstance) =>
 
 export type CheckError = Errors.LaunchError | Errors.VmCallError
 
+/** The status lines of the two waits a user may wonder about. */
+const waitingForHandshake = (config: LaunchConfig) =>
+  whileWaiting(
+    `waiting for ${path.basename(config.path)} to call Initialize` +
+      (config.handshakeTimeout === undefined ? "…" : ` (at most ${Duration.format(Duration.fromInputUnsafe(config.handshakeTimeout))})…`)
+  )
+const waitingForStop = (vm: VmInstance) =>
+  whileWaiting(`stopping ${vm.name} (pid ${vm.pid}): waiting for it to exit (SIGKILL after the grace period)…`)
+
 /**
  * Launch, ask `Version` and `Health` as a node does at registration (a plugin that cannot
  * answer `Version` fails the check; `Health` is reported either way), then stop it through
@@ -89,16 +101,16 @@ export const checkPlugin = Effect.fn("checkPlugin")(function*(
   return yield* Effect.gen(function*() {
     let vm: VmInstance
     if (options.handshakeOnly) {
-      vm = yield* (yield* launcherFor(true))(config).pipe(Scope.provide(scope))
+      vm = yield* (yield* launcherFor(true))(config).pipe(Scope.provide(scope), waitingForHandshake(config))
     } else {
-      const launched = yield* ChainVm.launch(config).pipe(Scope.provide(scope))
+      const launched = yield* ChainVm.launch(config).pipe(Scope.provide(scope), waitingForHandshake(config))
       vm = launched.vm
       facts.version = yield* launched.client.version()
       const health = yield* Effect.result(launched.client.health())
       if (health._tag === "Success") facts.health = health.success
       else facts.healthError = health.failure.message
     }
-    const [stopDuration] = yield* Effect.timed(Scope.close(scope, Exit.void))
+    const [stopDuration] = yield* Effect.timed(Scope.close(scope, Exit.void)).pipe(waitingForStop(vm))
     const exit = yield* exitOf(vm)
     return { plugin: vm.path, vm, probes: facts, stopDuration, exit } satisfies Report.CheckPassed
   }).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
@@ -162,6 +174,7 @@ const runPlugin = Effect.fn("runPlugin")(function*(config: LaunchConfig, handsha
   const scope = yield* Scope.make()
   const vm = yield* launch(config).pipe(
     Scope.provide(scope),
+    waitingForHandshake(config),
     Effect.onError(() => Scope.close(scope, Exit.void)),
     Effect.catch(launchFailed)
   )
@@ -170,7 +183,7 @@ const runPlugin = Effect.fn("runPlugin")(function*(config: LaunchConfig, handsha
   yield* vm.exit.pipe(
     Effect.onInterrupt(() =>
       Effect.gen(function*() {
-        const [stopDuration] = yield* Effect.timed(Scope.close(scope, Exit.void))
+        const [stopDuration] = yield* Effect.timed(Scope.close(scope, Exit.void)).pipe(waitingForStop(vm))
         yield* Console.error(Report.stoppedText(vm, yield* exitOf(vm), stopDuration))
       })
     )
@@ -202,6 +215,7 @@ const superviseRun = Effect.fn("superviseRun")(function*(
     Effect.forkScoped
   )
   const supervised = yield* Supervisor.supervise(config, policy, yield* launcherFor(handshakeOnly)).pipe(
+    waitingForHandshake(config),
     Effect.catch(launchFailed)
   )
   yield* signalStop.set(true)

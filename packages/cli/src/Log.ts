@@ -24,18 +24,19 @@ export const formatEntry = (
   return options.cause.reasons.length === 0 ? head : `${head}\n${Cause.pretty(options.cause)}`
 }
 
-export const stderrLogger = Logger.make((options) => {
-  process.stderr.write(`${formatEntry(options, options.fiber.getRef(References.CurrentLogAnnotations))}\n`)
-})
+/** vmre's own format, each entry handed to `print` as one line (or several, with a cause). */
+export const prettyLogger = (print: (line: string) => void) =>
+  Logger.make((options) => print(formatEntry(options, options.fiber.getRef(References.CurrentLogAnnotations))))
 
 export type LogFormat = "pretty" | "json" | "logfmt"
 
-export const loggerFor = (format: LogFormat): Logger.Logger<unknown, void> =>
+/** A logger of `format` whose lines go to `print` (stderr, below the status line). */
+export const loggerFor = (format: LogFormat, print: (line: string) => void): Logger.Logger<unknown, void> =>
   format === "json" ?
-    Logger.withConsoleError(Logger.formatJson) :
+    Logger.map(Logger.formatJson, print) :
     format === "logfmt" ?
-    Logger.withConsoleError(Logger.formatLogFmt) :
-    stderrLogger
+    Logger.map(Logger.formatLogFmt, print) :
+    prettyLogger(print)
 
 /** `--log-format pretty|json|logfmt`, for every subcommand. */
 export const LogFormatFlag = GlobalFlag.Setting("log-format")({
@@ -46,4 +47,4 @@ export const LogFormatFlag = GlobalFlag.Setting("log-format")({
 })
 
 /** Replaces the default logger, which writes to stdout. */
-export const layer: Layer.Layer<never> = Logger.layer([stderrLogger])
+export const layer = (print: (line: string) => void): Layer.Layer<never> => Logger.layer([prettyLogger(print)])

@@ -10,8 +10,10 @@ import { ExitCode, exitCodeOnSignal, Reported, vmre } from "./Cli.ts"
 import * as PluginArgv from "./PluginArgv.ts"
 import * as Log from "./Log.ts"
 import { SignalStop } from "./SignalStop.ts"
+import { StatusLine } from "./StatusLine.ts"
 
 const signalStop = SignalStop.make()
+const statusLine = StatusLine.make(process.stderr)
 
 // From src/ in the repository and from dist/ once installed, the package root is one level up.
 const { version } = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
@@ -45,8 +47,9 @@ Command.runWith(vmre, { version })(PluginArgv.separate(process.argv.slice(2))).p
       new Reported({ code: ExitCode.usage })
     )),
   Effect.provide(Layer.mergeAll(
-    Log.layer,
+    Log.layer(statusLine.print),
     Layer.succeed(SignalStop, signalStop),
+    Layer.succeed(StatusLine, statusLine),
     CliOutput.layerPresenter(presenter),
     // The interactive --wizard makes no sense for a tool that starts processes.
     CliConfig.layer({ builtIns: [GlobalFlag.Help, GlobalFlag.Version, GlobalFlag.Completions, GlobalFlag.LogLevel] })

@@ -1,13 +1,14 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
+import { spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import { resolve } from "node:path"
 import { createHash } from "node:crypto"
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { examplePlugin, fixtureArgs, goPlugin, isAlive, repoRoot, skipGo, start, vmre } from "./support.ts"
+import { bin, examplePlugin, fixtureArgs, goPlugin, isAlive, repoRoot, skipGo, start, vmre } from "./support.ts"
 
 const lines = (text: string) => text.split("\n").filter((line) => line !== "")
 
@@ -206,6 +207,20 @@ describe("the command line", () => {
       const explicit = yield* vmre([...fixtureArgs("check", "normal", "--json"), "--", "-h"])
       expect(explicit.code, explicit.stderr).toBe(0)
       expect(json(explicit.stdout).ok).toBe(true)
+    }))
+
+  it.live("on a terminal a status line says what is being waited for; piped, nothing", () =>
+    Effect.gen(function*() {
+      // util-linux `script` gives vmre a pseudo-terminal; what it wrote comes back on stdout.
+      const command = [process.execPath, bin, ...fixtureArgs("check", "normal")].map((a) => `'${a}'`).join(" ")
+      const onTty = spawnSync("script", ["-qfec", command, "/dev/null"], { encoding: "utf8", timeout: 60_000 })
+      expect(onTty.status, onTty.stdout).toBe(0)
+      expect(onTty.stdout).toContain("\r\x1b[2Kvmre: waiting for node to call Initialize (at most 30s)…\r\x1b[2K")
+      expect(onTty.stdout).toMatch(/\r\x1b\[2Kvmre: stopping node \(pid \d+\): waiting for it to exit/)
+
+      const piped = yield* vmre(fixtureArgs("check", "normal"))
+      expect(piped.code).toBe(0)
+      expect(piped.stderr + piped.stdout).not.toContain("waiting for")
     }))
 
   it.live("--log-format json and logfmt write one structured entry a line to stderr", () =>
