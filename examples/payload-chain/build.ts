@@ -50,7 +50,7 @@ export const build = async (): Promise<{ readonly bytes: number; readonly inputs
     platform: "node",
     // The workspace packages' TypeScript sources, not their dist/ builds.
     conditions: ["@vmre/source"],
-    target: "node22",
+    target: "node22.18",
     minify: true,
     treeShaking: true,
     // The plugin reaches its database through the rpcdb client; the native LevelDB module

@@ -119,7 +119,7 @@ const h2Peer = (
       })
       server.on("stream", (stream) => {
         stream.on("error", () => {})
-        onStream(stream)
+        onStream(stream as http2.ServerHttp2Stream)
       })
       server.listen(0, "127.0.0.1", () => resume(Effect.succeed({ server, sessions })))
     }),

@@ -13,7 +13,7 @@ export const fixturePath = fileURLToPath(new URL("./fixtures/plugin.ts", import.
 export const fixture = (mode: string, overrides: Partial<LaunchConfig> & { fixtureEnv?: Record<string, string> } = {}) => {
   const { fixtureEnv, ...rest } = overrides
   return {
-    // The fixture is a .ts file run by the pinned Node 22 (this process's binary).
+    // The fixture is a .ts file run by the pinned Node (this process's binary).
     path: process.execPath,
     args: [fixturePath],
     name: `fixture-${mode}`,
