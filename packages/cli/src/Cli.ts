@@ -14,8 +14,6 @@ import {
   type LogLevel,
   Option,
   References,
-  Runtime,
-  Schema,
   Scope,
   Stream
 } from "effect"
@@ -23,24 +21,11 @@ import { Command, Flag, GlobalFlag } from "effect/cli"
 import * as path from "node:path"
 import { launchFlags, toLaunchConfig } from "./LaunchFlags.ts"
 import * as Log from "./Log.ts"
+import { ExitCode, Reported } from "./ExitCode.ts"
+import { pack } from "./PackCommand.ts"
 import * as Report from "./Report.ts"
 import { SignalStop, type SignalStopState } from "./SignalStop.ts"
 import { StatusLine, whileWaiting } from "./StatusLine.ts"
-
-export const ExitCode = {
-  ok: 0,
-  pluginFailed: 1,
-  usage: 2,
-  interrupted: 130
-} as const
-
-/** The command has already told the user what went wrong: exit with `code`, print nothing more. */
-export class Reported extends Schema.TaggedError<Reported>()("Reported", { code: Schema.Int }) {
-  override get [Runtime.errorExitCode]() {
-    return this.code
-  }
-  override readonly [Runtime.errorReported] = false
-}
 
 /** The exit code for a run ended by SIGINT/SIGTERM. */
 export const exitCodeOnSignal = (signalStop: SignalStopState): number =>
@@ -269,6 +254,6 @@ const run = Command.make(
 
 export const vmre = Command.make("vmre").pipe(
   Command.withDescription("Launch and check rpcchainvm VM plugins as avalanchego and luxd do"),
-  Command.withSubcommands([check, run]),
+  Command.withSubcommands([check, run, pack]),
   Command.withGlobalFlags([Log.LogFormatFlag])
 )

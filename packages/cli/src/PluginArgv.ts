@@ -18,7 +18,8 @@ export const VALUE_FLAGS: ReadonlySet<string> = new Set([
   "--min-uptime",
   "--log-level",
   "--log-format",
-  "--completions"
+  "--completions",
+  "--out"
 ])
 
 /** The subcommands whose first positional argument is a plugin. */

@@ -1,0 +1,93 @@
+/**
+ * `vmre pack` turns the example VM into one plugin file, which runs the way a Go VM does:
+ * from a plugin directory, named by its VM ID, started by absolute path with cwd `/` and an
+ * environment holding only the engine address — by vmre and by a grpc-go node.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Ids } from "@vmre/wire"
+import { Effect } from "effect"
+import { spawn } from "node:child_process"
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { goHostPath, skipGo } from "../../../test-support/goInterop.ts"
+import { vmre } from "./support.ts"
+
+const entry = fileURLToPath(new URL("../../../examples/payload-chain/src/main.ts", import.meta.url))
+/** The VM ID a node would know payload-chain by: its name, zero-padded to 32 bytes, in CB58. */
+const vmId = Ids.toString(Uint8Array.from({ length: 32 }, (_, i) => "payloadchain".charCodeAt(i) || 0))
+
+/** A grpc-go node launching `plugin` as upstream does; its JSON line. */
+const goHost = (plugin: string) =>
+  Effect.callback<{ code: number | null; result: Record<string, unknown>; stderr: string }>((resume) => {
+    const child = spawn(goHostPath, [plugin], { cwd: "/", env: {}, stdio: ["ignore", "pipe", "pipe"] })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
+    child.on("exit", (code) => {
+      clearTimeout(timer)
+      let result: Record<string, unknown> = {}
+      try {
+        result = JSON.parse(stdout.trim().split("\n").pop() ?? "{}")
+      } catch {
+        result = { unparsed: stdout }
+      }
+      resume(Effect.succeed({ code, result, stderr }))
+    })
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+const pluginDir = Effect.acquireRelease(
+  Effect.sync(() => mkdtempSync(join(tmpdir(), "vmre-plugins-"))),
+  (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+)
+
+const checks = (plugin: string) =>
+  Effect.gen(function*() {
+    const checked = yield* vmre(["check", "--json", "--handshake-timeout", "30s", plugin])
+    expect(checked.code, checked.stderr).toBe(0)
+    expect(JSON.parse(checked.stdout)).toMatchObject({ ok: true, protocolVersion: 45, version: expect.stringMatching(/^payload-chain\//) })
+    if (skipGo) return
+    const { code, result, stderr } = yield* goHost(plugin)
+    expect(result, stderr).toMatchObject({ ok: true, protocolVersion: 45, version: expect.stringMatching(/^payload-chain\//) })
+    expect(code).toBe(0)
+  })
+
+describe("vmre pack", () => {
+  it.live("a single executable: one file in the plugin directory, run by vmre and by a Go node", () =>
+    Effect.gen(function*() {
+      const dir = yield* pluginDir
+      const out = join(dir, vmId)
+      const packed = yield* vmre(["pack", "--out", out, entry], { timeoutMillis: 180_000 })
+      expect(packed.code, packed.stderr).toBe(0)
+      expect(packed.stdout).toContain("single executable (Node SEA, code cache)")
+      // An ELF executable of its own (the Node binary with the VM inside), nothing beside it.
+      expect(readFileSync(out).subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))
+      expect(statSync(out).mode & 0o111).not.toBe(0)
+      expect(existsSync(join(dir, ".vmre"))).toBe(false)
+      yield* checks(out)
+    }).pipe(Effect.scoped), 240_000)
+
+  it.live("--launcher: a shell launcher (no PATH or HOME needed) and its bundle in .vmre/", () =>
+    Effect.gen(function*() {
+      const dir = yield* pluginDir
+      const out = join(dir, vmId)
+      const packed = yield* vmre(["pack", "--launcher", "--out", out, entry], { timeoutMillis: 120_000 })
+      expect(packed.code, packed.stderr).toBe(0)
+      expect(readFileSync(out, "utf8")).toMatch(/^#!\/bin\/sh\n/)
+      expect(statSync(join(dir, ".vmre", `${vmId}.cjs`)).size).toBeGreaterThan(100_000)
+      yield* checks(out)
+    }).pipe(Effect.scoped), 120_000)
+
+  it.live("an entry that does not exist: exit 1 and why", () =>
+    Effect.gen(function*() {
+      const dir = yield* pluginDir
+      const result = yield* vmre(["pack", "--out", join(dir, vmId), join(dir, "nope.ts")])
+      expect(result.code).toBe(1)
+      expect(result.stderr).toContain(`cannot pack ${join(dir, "nope.ts")}: no such file`)
+      expect(existsSync(join(dir, vmId))).toBe(false)
+    }).pipe(Effect.scoped))
+})
