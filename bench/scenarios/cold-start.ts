@@ -24,6 +24,7 @@ import { performance } from "node:perf_hooks"
 import { progress, quick, report, rounds } from "../lib/scenario.ts"
 import { rssMiB } from "../lib/proc.ts"
 import { sleep, stat } from "../lib/stats.ts"
+import { Pack } from "@vmre/cli"
 import { entryOf, goHost, goPlugin, hostRuntime, launch, node, payloadChainBin, root } from "../lib/vm.ts"
 
 const started = performance.now()
@@ -126,6 +127,14 @@ const bareNode = (): Promise<number> =>
     child.on("exit", () => resolve(performance.now() - t0))
   })
 
+// The example VM packed as one plugin file (`vmre pack`: a Node single executable).
+const packDir = mkdtempSync(path.join(tmpdir(), "vmre-bench-packed-"))
+const packed = await Effect.runPromise(
+  Pack.pack({ entry: path.join(root, "examples/payload-chain/src/main.ts"), out: path.join(packDir, "payloadchain") })
+)
+progress(`packed the example VM: ${packed.kind}, ${(packed.bytes / 1024 / 1024).toFixed(1)} MiB in ${(packed.duration / 1000).toFixed(1)} s`)
+const packedRuns: Array<OursSample> = []
+
 const ts: Array<OursSample> = []
 const go: Array<OursSample> = []
 const goHostGo: Array<GoHostLine> = []
@@ -150,6 +159,7 @@ for (let i = 0; i < WARMUP + RUNS; i++) {
     goHostGo.push(c)
     bare.push(await bareNode())
     if (i - WARMUP < rounds(6, 1)) goHostTs.push(await goHostRun(payloadChainBin))
+    if (i - WARMUP < rounds(8, 1)) packedRuns.push(await ours(packed.out, i - WARMUP < RSS_RUNS))
   }
   progress(`cold-start ${i + 1}/${WARMUP + RUNS}: ts ${a.firstReplyMs.toFixed(1)} ms, go ${b.firstReplyMs.toFixed(1)} ms, go host ${(c.handshakeMs + c.healthMs + c.versionMs).toFixed(1)} ms`)
 }
@@ -214,6 +224,7 @@ for (let i = 0; i < rounds(8, 2); i++) {
   }
 }
 rmSync(probeDir, { recursive: true, force: true })
+rmSync(packDir, { recursive: true, force: true })
 
 // The floor of a Node plugin's idle RSS: node doing nothing.
 const bareIdleRss: Array<number> = []
@@ -294,7 +305,10 @@ report({
     { id: "cold.node.idleRss", label: "floor: idle `node` (setTimeout) RSS", unit: "MiB", stat: stat(bareIdleRss) },
     { id: "cold.go.idleRss", label: "Go plugin idle RSS", unit: "MiB", stat: stat(rssOf(go)) },
     { id: "cold.ts.stop", label: "TS example VM stop sequence (scope close)", unit: "ms", stat: stat(ts.map((s) => s.stopMs)) },
-    { id: "cold.go.stop", label: "Go plugin stop sequence (scope close)", unit: "ms", stat: stat(go.map((s) => s.stopMs)) }
+    { id: "cold.go.stop", label: "Go plugin stop sequence (scope close)", unit: "ms", stat: stat(go.map((s) => s.stopMs)) },
+    { id: "cold.packed.firstReply", label: "(e) TS example VM packed as one file (vmre pack, Node SEA), our host: spawn → first Version reply", unit: "ms", stat: stat(packedRuns.map((s) => s.firstReplyMs)) },
+    { id: "cold.packed.handshake", label: "    of which spawn → Initialize", unit: "ms", stat: stat(packedRuns.map((s) => s.handshakeMs)) },
+    { id: "cold.packed.idleRss", label: "packed TS example VM idle RSS (1.5 s after first reply)", unit: "MiB", stat: stat(rssOf(packedRuns)) }
   ],
   notes: [
     `plugin entry (TS example VM): ${ts[0]?.entry ?? "?"}`,
