@@ -6,38 +6,17 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { spawn } from "node:child_process"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { beforeAll } from "vitest"
-import { goHostPath as goHost, skipGo } from "../../../test-support/goInterop.ts"
+import { runGoHost, skipGo } from "../../../test-support/goInterop.ts"
 import { VERSION } from "../src/PayloadChain.ts"
 import { executable, freshBundle } from "./support.ts"
 
 beforeAll(freshBundle, 60_000)
 
-/** Runs the Go host to its end (bounded); its JSON line and stderr. */
-const runHost = (args: ReadonlyArray<string>) =>
-  Effect.callback<{ code: number | null; result: Record<string, any>; stderr: string }>((resume) => {
-    const child = spawn(goHost, [...args, executable], { cwd: "/", env: {}, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
-    child.on("exit", (code) => {
-      clearTimeout(timer)
-      let result: Record<string, any> = {}
-      try {
-        result = JSON.parse(stdout.trim().split("\n").pop() ?? "{}")
-      } catch {
-        result = { unparsed: stdout }
-      }
-      resume(Effect.succeed({ code, result, stderr }))
-    })
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
+const runHost = (args: ReadonlyArray<string>) => runGoHost(args, executable)
 
 describe.skipIf(skipGo)("payload-chain under a Go node (grpc-go)", () => {
   it.live("is launched, driven through a block's life and stopped cleanly", () =>

@@ -6,39 +6,16 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Ids } from "@vmre/wire"
 import { Effect } from "effect"
-import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { goHostPath, skipGo } from "../../../test-support/goInterop.ts"
+import { runGoHost, skipGo } from "../../../test-support/goInterop.ts"
 import { vmre } from "./support.ts"
 
 const entry = fileURLToPath(new URL("../../../examples/payload-chain/src/main.ts", import.meta.url))
 /** The VM ID a node would know payload-chain by: its name, zero-padded to 32 bytes, in CB58. */
 const vmId = Ids.toString(Uint8Array.from({ length: 32 }, (_, i) => "payloadchain".charCodeAt(i) || 0))
-
-/** A grpc-go node launching `plugin` as upstream does; its JSON line. */
-const goHost = (plugin: string) =>
-  Effect.callback<{ code: number | null; result: Record<string, unknown>; stderr: string }>((resume) => {
-    const child = spawn(goHostPath, [plugin], { cwd: "/", env: {}, stdio: ["ignore", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000)
-    child.on("exit", (code) => {
-      clearTimeout(timer)
-      let result: Record<string, unknown> = {}
-      try {
-        result = JSON.parse(stdout.trim().split("\n").pop() ?? "{}")
-      } catch {
-        result = { unparsed: stdout }
-      }
-      resume(Effect.succeed({ code, result, stderr }))
-    })
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
 
 const pluginDir = Effect.acquireRelease(
   Effect.sync(() => mkdtempSync(join(tmpdir(), "vmre-plugins-"))),
@@ -51,7 +28,7 @@ const checks = (plugin: string) =>
     expect(checked.code, checked.stderr).toBe(0)
     expect(JSON.parse(checked.stdout)).toMatchObject({ ok: true, protocolVersion: 45, version: expect.stringMatching(/^payload-chain\//) })
     if (skipGo) return
-    const { code, result, stderr } = yield* goHost(plugin)
+    const { code, result, stderr } = yield* runGoHost([], plugin)
     expect(result, stderr).toMatchObject({ ok: true, protocolVersion: 45, version: expect.stringMatching(/^payload-chain\//) })
     expect(code).toBe(0)
   })
