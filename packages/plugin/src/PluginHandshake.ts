@@ -55,6 +55,8 @@ export interface RoutesOptions {
   readonly env?: Readonly<Record<string, string | undefined>>
   /** The deadline of the Initialize call. Default 5 seconds. */
   readonly initializeTimeout?: Duration.Input
+  /** `"gzip"` to compress answers for nodes that accept it; by default never, as Go plugins. */
+  readonly compression?: "identity" | "gzip"
 }
 
 export interface ServingPlugin {
@@ -85,7 +87,9 @@ export const serveRoutes = Effect.fn("PluginHandshake.serveRoutes")(function*(
   const server = yield* GrpcServer.serve((router) => {
     options.routes(router)
     Health.register(router, options.healthServices)
-  }).pipe(Effect.mapError((error) => new ServeFailed({ reason: error.message })))
+  }, options.compression === undefined ? {} : { compression: options.compression }).pipe(
+    Effect.mapError((error) => new ServeFailed({ reason: error.message }))
+  )
   const { transport } = yield* GrpcClient.transport(engineAddr)
   const runtime = createClient(RuntimeService, transport)
   // vmre hosts can require a per-launch secret; Go nodes never set it.

@@ -46,7 +46,8 @@ export const serve = <B extends Block>(
       ...(options.protocolVersion === undefined ? {} : { protocolVersion: options.protocolVersion }),
       ...(options.engineAddrEnvNames === undefined ? {} : { engineAddrEnvNames: options.engineAddrEnvNames }),
       ...(options.env === undefined ? {} : { env: options.env }),
-      ...(options.initializeTimeout === undefined ? {} : { initializeTimeout: options.initializeTimeout })
+      ...(options.initializeTimeout === undefined ? {} : { initializeTimeout: options.initializeTimeout }),
+      ...(options.compression === undefined ? {} : { compression: options.compression })
     })
     return { ...serving, server }
   })

@@ -30,6 +30,8 @@ export const defaultMaxIterators = 1024
 export interface ServeOptions {
   readonly maxIterators?: number
   readonly batchBytes?: number
+  /** `"gzip"` to compress answers for clients that accept it; by default never (see GrpcServer). */
+  readonly compression?: "identity" | "gzip"
 }
 
 export interface RpcDbServer {
@@ -278,7 +280,7 @@ export const serve = (
           return iteratorErr(iterator)
         }
       })
-    })
+    }, options.compression === undefined ? {} : { compression: options.compression })
 
     return {
       address: server.address,

@@ -2,7 +2,7 @@
  * Client transports to a gRPC peer on loopback, with the Go nodes' connection options.
  */
 import type { Transport } from "@connectrpc/connect"
-import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node"
+import { compressionGzip, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node"
 import { Duration, Effect, type Scope } from "effect"
 
 export interface GrpcTransport {
@@ -26,6 +26,11 @@ export interface GrpcTransportOptions {
   /** Bound on establishing the HTTP/2 connection (default 5 s). */
   readonly connectTimeout?: Duration.Input | undefined
   readonly keepalive?: KeepaliveOptions | undefined
+  /**
+   * `"gzip"`: compress requests of 1 KiB or more and accept compressed answers. Default
+   * `"identity"`: neither, as the Go nodes on this loopback path.
+   */
+  readonly compression?: "identity" | "gzip" | undefined
 }
 
 /**
@@ -55,7 +60,10 @@ export const transport = (
         sessionManager,
         // Unlimited as on the Go side (Connect's ceiling is 4 GiB per message).
         readMaxBytes: 0xffffffff,
-        writeMaxBytes: 0xffffffff
+        writeMaxBytes: 0xffffffff,
+        ...(options.compression === "gzip" ?
+          { acceptCompression: [compressionGzip], sendCompression: compressionGzip } :
+          { acceptCompression: [] })
       })
       let closed = false
       return { transport, sessionManager, isClosed: () => closed, close: () => (closed = true) }

@@ -6,7 +6,7 @@
  * `127.0.0.1:0`, closed when the scope closes without waiting on idle client sessions.
  */
 import type { ConnectRouter } from "@connectrpc/connect"
-import { connectNodeAdapter } from "@connectrpc/connect-node"
+import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node"
 import { Duration, Effect, Schema, type Scope } from "effect"
 import * as http2 from "node:http2"
 
@@ -34,6 +34,66 @@ export interface GrpcServerOptions {
    * (default 10 s), so that silent peers cannot hold file descriptors forever.
    */
   readonly prefaceTimeout?: Duration.Input
+  /**
+   * `"gzip"`: compress answers of 1 KiB or more for clients that accept it, and accept gzip
+   * requests. Default `"identity"`: never, as the Go nodes on this loopback path; compression
+   * there only costs CPU.
+   */
+  readonly compression?: "identity" | "gzip"
+}
+
+/**
+ * gRPC's percent-encoding of `grpc-message`: bytes outside printable ASCII, and `%`, as
+ * `%XX` of their UTF-8 encoding.
+ */
+export const encodeGrpcMessage = (message: string): string => {
+  let out = ""
+  for (const byte of new TextEncoder().encode(message)) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ?
+      String.fromCharCode(byte) :
+      `%${byte.toString(16).toUpperCase().padStart(2, "0")}`
+  }
+  return out
+}
+
+/**
+ * What gRPC servers (grpc-go, C-core) answer for a service or method they do not serve:
+ * HTTP 200, trailers-only, `grpc-status: 12` (UNIMPLEMENTED) naming what is missing. A node
+ * probing an optional method relies on it; a bare HTTP 404 is not a gRPC status.
+ */
+type NodeHandlerFn = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>
+
+const unimplemented = (services: ReadonlySet<string>): NodeHandlerFn => (request, response) => {
+  const [service = "", method = ""] = ((request.url ?? "").split("?")[0] ?? "").replace(/^\//, "").split("/")
+  const message = services.has(service) ?
+    `unknown method ${method} for service ${service}` :
+    `unknown service ${service}`
+  let answered = false
+  const answer = () => {
+    if (answered) return
+    answered = true
+    clearTimeout(bound)
+    const headers = {
+      "content-type": "application/grpc",
+      "grpc-status": "12",
+      "grpc-message": encodeGrpcMessage(message)
+    }
+    // Trailers-only: one HEADERS frame that ends the stream. Headers followed by an empty DATA
+    // frame would be initial metadata without trailers to C-core and grpc-go.
+    const stream = "stream" in response ? (response.stream as http2.ServerHttp2Stream) : undefined
+    if (stream !== undefined && !stream.headersSent && !stream.destroyed) {
+      stream.respond({ ":status": 200, ...headers }, { endStream: true })
+    } else if (stream === undefined) {
+      response.writeHead(200, headers)
+      response.end()
+    }
+  }
+  // Answer once the request has ended: a stream reset while the client still sends reads as
+  // "Stream removed" to C-core. A client that never ends its request gets the answer anyway.
+  const bound = setTimeout(answer, 1_000)
+  request.on("end", answer)
+  request.on("error", answer)
+  request.resume()
 }
 
 // The Go side runs with unlimited message sizes and stream counts; so do we.
@@ -50,6 +110,7 @@ export const serve = (
     Effect.callback<{ server: http2.Http2Server; sessions: Set<http2.ServerHttp2Session>; port: number }, ServerListenError>(
       (resume) => {
         const sessions = new Set<http2.ServerHttp2Session>()
+        const services = new Set<string>()
         const server = http2.createServer(
           {
             settings: http2Settings,
@@ -58,7 +119,14 @@ export const serve = (
             maxSessionInvalidFrames: 1_000,
             unknownProtocolTimeout: 5_000
           },
-          connectNodeAdapter({ routes })
+          connectNodeAdapter({
+            routes: (router) => {
+              routes(router)
+              for (const handler of router.handlers) services.add(handler.service.typeName)
+            },
+            fallback: unimplemented(services),
+            acceptCompression: options.compression === "gzip" ? [compressionGzip] : []
+          })
         )
         server.on("session", (session) => {
           sessions.add(session)

@@ -1,7 +1,51 @@
 import { describe, expect, it } from "@effect/vitest"
+import { VM } from "@vmre/proto/vm/vm_pb"
 import { Effect } from "effect"
+import * as http2 from "node:http2"
 import { connect } from "node:net"
 import { GrpcServer, Health } from "../src/index.ts"
+
+interface RawAnswer {
+  readonly headers: http2.IncomingHttpHeaders
+  readonly trailers: http2.IncomingHttpHeaders
+  readonly body: Buffer
+}
+
+/** One gRPC call over a bare HTTP/2 client: what the server really sends (bounded). */
+const rawCall = (address: string, path: string, headers: http2.OutgoingHttpHeaders = {}) =>
+  Effect.callback<RawAnswer, Error>((resume) => {
+    const session = http2.connect(`http://${address}`)
+    session.on("error", (error) => resume(Effect.fail(error)))
+    const stream = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+      ...headers
+    })
+    let answerHeaders: http2.IncomingHttpHeaders = {}
+    let trailers: http2.IncomingHttpHeaders = {}
+    const chunks: Array<Buffer> = []
+    stream.on("response", (h) => (answerHeaders = h))
+    stream.on("trailers", (t) => (trailers = t))
+    stream.on("data", (chunk: Buffer) => chunks.push(chunk))
+    stream.on("end", () => {
+      session.close()
+      resume(Effect.succeed({ headers: answerHeaders, trailers, body: Buffer.concat(chunks) }))
+    })
+    stream.on("error", (error) => resume(Effect.fail(error)))
+    // An empty message: not compressed, length 0.
+    stream.end(Buffer.alloc(5))
+    const bound = setTimeout(() => resume(Effect.fail(new Error(`no answer to ${path} within 5 s`))), 5_000)
+    return Effect.sync(() => {
+      clearTimeout(bound)
+      session.destroy()
+    })
+  })
+
+/** A vm.VM whose Version answer is 4 KiB, to see whether answers get compressed. */
+const bigVersion = (router: Parameters<Parameters<typeof GrpcServer.serve>[0]>[0]) =>
+  router.service(VM, { version: () => ({ version: "v".repeat(4096) }) })
 
 /** Opens a TCP connection and resolves with how long the server kept it open (bounded). */
 const holdSilent = (address: string, boundMillis: number) =>
@@ -27,4 +71,43 @@ describe("GrpcServer", () => {
       expect(heldFor).toBeGreaterThanOrEqual(150)
       expect(heldFor).toBeLessThan(5_000)
     }).pipe(Effect.scoped))
+
+  it.live("answers an unknown service or method the gRPC way: HTTP 200, trailers-only, UNIMPLEMENTED", () =>
+    Effect.gen(function*() {
+      const server = yield* GrpcServer.serve(bigVersion)
+      const method = yield* rawCall(server.address, "/vm.VM/NoSuchMethod")
+      expect(method.headers).toMatchObject({
+        ":status": 200,
+        "content-type": "application/grpc",
+        "grpc-status": "12",
+        "grpc-message": "unknown method NoSuchMethod for service vm.VM"
+      })
+      expect(method.body.length).toBe(0)
+      const service = yield* rawCall(server.address, "/vm.Nope/Version")
+      expect(service.headers).toMatchObject({ ":status": 200, "grpc-status": "12", "grpc-message": "unknown service vm.Nope" })
+      // The served method still answers.
+      const known = yield* rawCall(server.address, "/vm.VM/Version")
+      expect(known.trailers["grpc-status"]).toBe("0")
+    }).pipe(Effect.scoped))
+
+  it.live("never compresses unless configured, even for a client that accepts gzip", () =>
+    Effect.gen(function*() {
+      const accepting = { "grpc-accept-encoding": "gzip" }
+      const plain = yield* GrpcServer.serve(bigVersion)
+      const answer = yield* rawCall(plain.address, "/vm.VM/Version", accepting)
+      expect(answer.headers["grpc-encoding"] ?? "identity").toBe("identity")
+      expect(answer.body[0]).toBe(0) // the compressed flag of the message
+      expect(answer.body.readUInt32BE(1)).toBeGreaterThan(4096)
+
+      const gzip = yield* GrpcServer.serve(bigVersion, { compression: "gzip" })
+      const compressed = yield* rawCall(gzip.address, "/vm.VM/Version", accepting)
+      expect(compressed.headers["grpc-encoding"]).toBe("gzip")
+      expect(compressed.body[0]).toBe(1)
+      expect(compressed.body.readUInt32BE(1)).toBeLessThan(1024)
+    }).pipe(Effect.scoped))
+
+  it("percent-encodes grpc-message as the gRPC spec says", () => {
+    expect(GrpcServer.encodeGrpcMessage("plain text: ok")).toBe("plain text: ok")
+    expect(GrpcServer.encodeGrpcMessage("100% é\n")).toBe("100%25 %C3%A9%0A")
+  })
 })

@@ -40,6 +40,8 @@ export interface ClientOptions {
    * so that the call reports `VmProcessExited` rather than `VmUnavailable` (default 250 ms).
    */
   readonly exitGrace?: Duration.Input | undefined
+  /** `"gzip"` to compress requests and accept compressed answers; by default neither, as the Go nodes. */
+  readonly compression?: "identity" | "gzip" | undefined
 }
 
 /** What a client is made of. */

@@ -47,7 +47,8 @@ const DEFAULT_SHUTDOWN_TIMEOUT = Duration.seconds(5)
 const make = Effect.fnUntraced(function*(options: ConnectOptions) {
   const conn = yield* GrpcClient.transport(options.address, {
     keepalive: options.keepalive,
-    connectTimeout: options.connectTimeout
+    connectTimeout: options.connectTimeout,
+    compression: options.compression
   })
   // gRPC "wait for ready": (re)connect with a backoff until the connection is up; the
   // call's timeout and the process's exit bound the wait.
