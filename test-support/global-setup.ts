@@ -51,6 +51,15 @@ export const setup = (): void => {
     if (process.env.CI === "true") throw new Error(why)
     console.warn(`${why}: the Go interop tests will be skipped`)
   }
+
+  // The C-core peers' message descriptors, from Debian's protoc; without python3-grpcio the
+  // C-core tests skip locally, and CI (CI=true) must have it.
+  const ccore = spawnSync("bash", [`${root}/interop/ccore/build.sh`], { stdio: "inherit", timeout: 60_000 })
+  if (ccore.status !== 0) {
+    const why = `interop/ccore/build.sh failed (exit ${ccore.status}); run interop/ccore/install-deps.sh`
+    if (process.env.CI === "true") throw new Error(why)
+    console.warn(`${why}: the C-core interop tests will be skipped`)
+  }
 }
 
 export const teardown = async (): Promise<void> => {

@@ -8,6 +8,7 @@ import { createHash } from "node:crypto"
 import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
+import { ccorePluginPath, skipCCore } from "../../../test-support/ccoreInterop.ts"
 import { bin, examplePlugin, fixtureArgs, goPlugin, isAlive, repoRoot, skipGo, start, vmre } from "./support.ts"
 
 const lines = (text: string) => text.split("\n").filter((line) => line !== "")
@@ -266,6 +267,19 @@ describe("vmre check of full vm.VM plugins", () => {
         expect(report.stopMs).toBeLessThan(5_000)
       })
   )
+
+  it.live.skipIf(skipCCore)("a plugin on gRPC's C-core (Python, Debian's python3-grpcio)", () =>
+    Effect.gen(function*() {
+      const result = yield* vmre(["check", "--json", "--handshake-timeout", "30s", ccorePluginPath])
+      expect(result.code, result.stderr).toBe(0)
+      expect(json(result.stdout)).toMatchObject({
+        ok: true,
+        protocolVersion: 45,
+        version: "ccore-plugin/1.0.0",
+        health: { healthy: true },
+        exit: { code: 0, signal: null }
+      })
+    }))
 
   it.live("a plugin that handshakes but serves no vm.VM fails the check (Version is unimplemented)", () =>
     Effect.gen(function*() {
