@@ -64,7 +64,8 @@ def main(argv):
                 return result
         result["handshakeMs"] = round((time.monotonic() - started) * 1000, 1)
         result["protocolVersion"] = reported["protocolVersion"]
-        runtime.stop(grace=None)
+        # As upstream, the runtime server closes after the handshake; the grace lets the answer out.
+        runtime.stop(grace=2)
         if reported["protocolVersion"] != protocol:
             # The plugin was refused; it must exit on its own.
             try:

@@ -8,7 +8,10 @@ import { TimestampSchema } from "@bufbuild/protobuf/wkt"
 import { Code, ConnectError, type HandlerContext, type ServiceImpl } from "@connectrpc/connect"
 import { CounterSchema, MetricFamilySchema, MetricType } from "@vmre/proto/io/prometheus/client/metrics_pb"
 import * as pb from "@vmre/proto/vm/vm_pb"
-import { Id, NodeId } from "../src/index.ts"
+import { GrpcServer } from "@vmre/transport"
+import { DateTime, Effect, type Scope } from "effect"
+import * as net from "node:net"
+import { ChainVm, type ChainVmClient, type ClientOptions, Id, NodeId } from "../src/index.ts"
 
 /** A 32-byte id filled with `n`. */
 export const id = (n: number): Id => Id.make(new Uint8Array(32).fill(n))
@@ -150,3 +153,31 @@ export const makeTestVm = (overrides: VmImpl = {}) => {
 export const vmError = (text: string) => () => {
   throw new ConnectError(text, Code.Unknown)
 }
+
+/** A client of a vm.VM implementation served over loopback gRPC, for the body's scope. */
+export const withVm = <A, E>(
+  impl: VmImpl,
+  body: (vm: ChainVmClient) => Effect.Effect<A, E, Scope.Scope>,
+  options: ClientOptions = {}
+) =>
+  Effect.gen(function*() {
+    const server = yield* GrpcServer.serve((router) => router.service(pb.VM, impl))
+    const client = yield* ChainVm.make({ address: server.address, ...options })
+    return yield* body(client)
+  }).pipe(Effect.scoped)
+
+
+export const at = (iso: string) => DateTime.makeUnsafe(iso)
+export const millis = (dt: DateTime.DateTime) => DateTime.toEpochMillis(dt)
+
+/** A loopback port with nothing listening on it. */
+export const freePort = () =>
+  Effect.promise(() =>
+    new Promise<number>((resolve) => {
+      const server = net.createServer()
+      server.listen(0, "127.0.0.1", () => {
+        const address = server.address() as net.AddressInfo
+        server.close(() => resolve(address.port))
+      })
+    })
+  )
