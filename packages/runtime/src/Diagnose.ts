@@ -66,7 +66,9 @@ const findProblem = async (path: string, env: Readonly<Record<string, string>>):
     // Execute-only files cannot be read: exec will tell.
     return (error as NodeJS.ErrnoException).code === "EACCES" ? undefined : ["Other", (error as Error).message]
   }
-  if (head.length >= 20 && head.readUInt32BE(0) === 0x7f454c46) {
+  if (head.length >= 4 && head.readUInt32BE(0) === 0x7f454c46) {
+    // Shorter than its own header (52 bytes for 32-bit, 64 for 64-bit): the kernel refuses it.
+    if (head.length < (head[4] === 2 ? 64 : 52)) return ["WrongFormat", `it is a truncated ELF binary (${head.length} bytes)`]
     const littleEndian = head[5] === 1
     const machine = littleEndian ? head.readUInt16LE(18) : head.readUInt16BE(18)
     const bits = head[4] === 2 ? 64 : 32
@@ -87,7 +89,15 @@ const findProblem = async (path: string, env: Readonly<Record<string, string>>):
     return ["WrongFormat", "it is a Windows (PE) executable; build the plugin for Linux"]
   }
   if (head.length >= 2 && head[0] === 0x23 && head[1] === 0x21) {
-    const line = head.subarray(2, head.indexOf(10) === -1 ? head.length : head.indexOf(10)).toString("utf8").trim()
+    const raw = head.subarray(2, head.indexOf(10) === -1 ? head.length : head.indexOf(10)).toString("utf8")
+    if (raw.endsWith("\r")) {
+      return [
+        "BadInterpreter",
+        `its #! line ends with a carriage return (CRLF line endings), so the kernel looks for "${raw.trim()}\\r"; ` +
+          "save the script with LF line endings"
+      ]
+    }
+    const line = raw.trim()
     const [interpreter = "", ...rest] = line.split(/\s+/)
     if (interpreter === "") return ["BadInterpreter", "its #! line names no interpreter"]
     if (!(await isExecutable(interpreter))) {
@@ -104,10 +114,16 @@ const findProblem = async (path: string, env: Readonly<Record<string, string>>):
     }
     return undefined
   }
-  if (head.subarray(0, 64).includes(0)) {
-    return ["WrongFormat", "it is neither an ELF binary nor a script"]
-  }
-  return undefined
+  // The kernel executes only ELF binaries and #! scripts. execvp (which setpriv uses) would run
+  // anything else with /bin/sh; the Go nodes' exec refuses it, and so does vmre.
+  return [
+    "WrongFormat",
+    head.length === 0 ?
+      "it is an empty file" :
+      head.subarray(0, 64).includes(0) ?
+      "it is neither an ELF binary nor a script" :
+      "it is a script without a #! line; the kernel cannot execute it (add e.g. #!/bin/sh as its first line)"
+  ]
 }
 
 /** Fails with a `SpawnFailed` that says what to fix, if `path` cannot be executed. */

@@ -211,7 +211,12 @@ describe("VmRuntime.launch of a binary that cannot start", () => {
     ["an ELF binary for another CPU", () => file("arm", elf(0xb7), 0o755), "WrongArchitecture", /ELF binary for arm64/],
     ["a Mach-O binary", () => file("mac", Buffer.from([0xcf, 0xfa, 0xed, 0xfe, 0, 0, 0, 0]), 0o755), "WrongFormat", /Mach-O/],
     ["a script whose interpreter is missing", () => file("bad", "#!/no/such/interp\n", 0o755), "BadInterpreter", /\/no\/such\/interp/],
-    ["a script that needs PATH", () => file("envnode", "#!/usr/bin/env node\n", 0o755), "BadInterpreter", /without PATH/]
+    ["a script that needs PATH", () => file("envnode", "#!/usr/bin/env node\n", 0o755), "BadInterpreter", /without PATH/],
+    // execvp would run these with /bin/sh ("exit code 0"); the Go nodes' exec refuses them.
+    ["an empty executable file", () => file("empty", "", 0o755), "WrongFormat", /empty file/],
+    ["a script without #!", () => file("noshebang", "echo hello\nexit 0\n", 0o755), "WrongFormat", /without a #! line/],
+    ["a truncated ELF binary", () => file("truncated", elf(0x3e).subarray(0, 20), 0o755), "WrongFormat", /truncated ELF binary \(20 bytes\)/],
+    ["a #! line with CRLF", () => file("crlf", "#!/bin/sh\r\nexit 0\r\n", 0o755), "BadInterpreter", /carriage return.*LF line endings/]
   ]
   for (const [what, path, reason, detail] of cases) {
     it.live(`fails with SpawnFailed(${reason}) for ${what}`, () =>
