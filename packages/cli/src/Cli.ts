@@ -27,6 +27,10 @@ import * as Report from "./Report.ts"
 import { SignalStop, type SignalStopState } from "./SignalStop.ts"
 import { StatusLine, whileWaiting } from "./StatusLine.ts"
 
+/** Human-readable text on stderr/stdout; what a plugin wrote in it cannot drive the terminal. */
+const tell = (text: string) => Console.error(Log.escapeControls(text, { keepNewlines: true }))
+const print = (text: string) => Console.log(Log.escapeControls(text, { keepNewlines: true }))
+
 /** The exit code for a run ended by SIGINT/SIGTERM. */
 export const exitCodeOnSignal = (signalStop: SignalStopState): number =>
   Effect.runSync(signalStop.isNormalStop) ? ExitCode.ok : ExitCode.interrupted
@@ -102,7 +106,7 @@ export const checkPlugin = Effect.fn("checkPlugin")(function*(
 })
 
 const launchFailed = (error: CheckError | Errors.SpawnFailed) =>
-  Effect.andThen(Console.error(error.message), new Reported({ code: ExitCode.pluginFailed }))
+  Effect.andThen(tell(error.message), new Reported({ code: ExitCode.pluginFailed }))
 
 const check = Command.make(
   "check",
@@ -126,7 +130,7 @@ const check = Command.make(
     yield* checkPlugin(toLaunchConfig(input), { handshakeOnly: input.handshakeOnly, sha256: input.sha256 }).pipe(
       Effect.matchEffect({
         onSuccess: (report) =>
-          Console.log(input.json ? JSON.stringify(Report.passedJson(report)) : Report.passedText(report)),
+          input.json ? Console.log(JSON.stringify(Report.passedJson(report))) : print(Report.passedText(report)),
         onFailure: (error) =>
           input.json ?
             Effect.andThen(
@@ -164,19 +168,19 @@ const runPlugin = Effect.fn("runPlugin")(function*(config: LaunchConfig, handsha
     Effect.catch(launchFailed)
   )
   yield* signalStop.set(true)
-  yield* Console.error(Report.runningText(vm))
+  yield* tell(Report.runningText(vm))
   yield* vm.exit.pipe(
     Effect.onInterrupt(() =>
       Effect.gen(function*() {
         const [stopDuration] = yield* Effect.timed(Scope.close(scope, Exit.void)).pipe(waitingForStop(vm))
-        yield* Console.error(Report.stoppedText(vm, yield* exitOf(vm), stopDuration))
+        yield* tell(Report.stoppedText(vm, yield* exitOf(vm), stopDuration))
       })
     )
   )
   yield* signalStop.set(false)
   // It exited on its own; closing its scope only drains its last output.
   yield* Scope.close(scope, Exit.void)
-  yield* Console.error(Report.exitedText(vm, yield* exitOf(vm), yield* vm.stderrTail))
+  yield* tell(Report.exitedText(vm, yield* exitOf(vm), yield* vm.stderrTail))
   return yield* new Reported({ code: ExitCode.pluginFailed })
 })
 
@@ -191,10 +195,10 @@ const superviseRun = Effect.fn("superviseRun")(function*(
   yield* lifecycle.events.pipe(
     Stream.runForEach((event) =>
       event._tag === "Restarting" ?
-        Console.error(`vmre: ${event.name} ended (${event.reason}); restart ${event.attempt} in a row`) :
+        tell(`vmre: ${event.name} ended (${event.reason}); restart ${event.attempt} in a row`) :
         event._tag === "Ready" ?
         Effect.flatMap(signalStop.isNormalStop, (running) =>
-          running ? Console.error(`vmre: ${event.name} (pid ${event.pid}) is serving again at ${event.vmAddr}`) : Effect.void) :
+          running ? tell(`vmre: ${event.name} (pid ${event.pid}) is serving again at ${event.vmAddr}`) : Effect.void) :
         Effect.void
     ),
     Effect.forkScoped
@@ -204,10 +208,10 @@ const superviseRun = Effect.fn("superviseRun")(function*(
     Effect.catch(launchFailed)
   )
   yield* signalStop.set(true)
-  yield* Console.error(Report.runningText(yield* supervised.current.pipe(Effect.orDie)))
+  yield* tell(Report.runningText(yield* supervised.current.pipe(Effect.orDie)))
   const gaveUp = yield* Effect.flip(supervised.done)
   yield* signalStop.set(false)
-  yield* Console.error(`vmre: ${gaveUp.message}`)
+  yield* tell(`vmre: ${gaveUp.message}`)
   return yield* new Reported({ code: ExitCode.pluginFailed })
 }, Effect.scoped)
 

@@ -54,6 +54,10 @@ export const launchFlags = {
   ),
   envNames: Flag.String("env-name").pipe(
     Flag.withMetavar("NAME"),
+    Flag.filterMap(
+      (name) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) ? Option.some(name) : Option.none(),
+      () => "an environment variable name (letters, digits and _, not starting with a digit)"
+    ),
     Flag.withDescription(
       "Env var that carries the engine address (repeatable; default all of LUX_VM_RUNTIME_ENGINE_ADDR, " +
         "VM_RUNTIME_ENGINE_ADDR, AVALANCHE_VM_RUNTIME_ENGINE_ADDR)"

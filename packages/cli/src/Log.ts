@@ -11,12 +11,25 @@ import { inspect } from "node:util"
 
 const text = (part: unknown): string => typeof part === "string" ? part : inspect(part, { depth: 4 })
 
+/**
+ * Text a plugin wrote, made inert for a terminal: C0 and C1 control characters (ESC sequences
+ * that clear the screen or set the title, a bare CR that overwrites vmre's own lines, NUL) and
+ * DEL are shown as `\xNN`; tabs stay, and line breaks too where the text is several lines of
+ * vmre's own (an error message quoting the plugin's stderr).
+ */
+export const escapeControls = (text: string, options: { readonly keepNewlines?: boolean } = {}): string =>
+  text.replace(
+    options.keepNewlines === true ? /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g : /[\u0000-\u0008\u000a-\u001f\u007f-\u009f]/g,
+    (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`
+  )
+
 /** One log entry as a line (or lines, when it carries a cause). */
 export const formatEntry = (
   options: { readonly message: unknown; readonly logLevel: LogLevel.LogLevel; readonly cause: Cause.Cause<unknown> },
   annotations: Readonly<Record<string, unknown>>
 ): string => {
-  const message = Array.isArray(options.message) ? options.message.map(text).join(" ") : text(options.message)
+  const raw = Array.isArray(options.message) ? options.message.map(text).join(" ") : text(options.message)
+  const message = escapeControls(raw, { keepNewlines: annotations.source !== "plugin" })
   const level = options.logLevel.toUpperCase()
   const head = annotations.source !== "plugin" ?
     `vmre: ${level} ${message}` :

@@ -173,6 +173,9 @@ describe("vmre check", () => {
           [["check", "--env", "NOEQUALS", "x"], "KEY=VALUE"],
           [["check", "--protocol", "abc", "x"], "--protocol"],
           [["check", "--no-such-flag", "x"], "Unrecognized flag: --no-such-flag"],
+          [["check", "--env-name", "A=B", "x"], "an environment variable name"],
+          [["check", "--env-name", "", "x"], "an environment variable name"],
+          [["check", "--env-name", "HAS SPACE", "x"], "an environment variable name"],
           [["frobnicate"], "Unknown subcommand \"frobnicate\""]
         ] as const
       ) {
@@ -222,6 +225,16 @@ describe("the command line", () => {
       const piped = yield* vmre(fixtureArgs("check", "normal"))
       expect(piped.code).toBe(0)
       expect(piped.stderr + piped.stdout).not.toContain("waiting for")
+    }))
+
+  it.live("a plugin's control characters cannot drive the terminal: they are shown as \\xNN", () =>
+    Effect.gen(function*() {
+      const result = yield* vmre(fixtureArgs("check", "control-chars", "--verbose"))
+      expect(result.code, result.stderr).toBe(0)
+      // Nothing of the plugin's reaches the terminal raw: no ESC, BEL, CR, NUL or C1 byte.
+      expect(result.stderr).not.toMatch(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/)
+      expect(result.stderr).toContain("\\x1b]0;pwned\\x07\\x1b[2Jcleared\\x0dvmre: ok: all good\\x00")
+      expect(result.stderr).toContain("\\x1b[31mred\\x1b[0m\\x9b")
     }))
 
   it.live("--log-format json and logfmt write one structured entry a line to stderr", () =>
