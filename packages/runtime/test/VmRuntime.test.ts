@@ -188,6 +188,24 @@ describe("VmRuntime.launch", () => {
   })
 })
 
+describe("VmRuntime.launch beside a hostile local neighbour", () => {
+  it.live("a connection to the engine port that never speaks does not hold the launch or its stop", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      // The plugin itself opens the silent connection before its handshake, as any local process could.
+      const [took, vm] = yield* launchIn(quiet, (runtime) =>
+        runtime.launch(fixture("silent-neighbour", { handshakeTimeout: "5 seconds" }))).pipe(
+          Scope.provide(scope),
+          Effect.timed
+        )
+      // Before: the launch waited for the runtime server to close, i.e. for the neighbour to leave.
+      expect(Duration.toMillis(took)).toBeLessThan(5_000)
+      expect(vm.protocolVersion).toBe(45)
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* vm.exit).toEqual({ code: 0, signal: null })
+    }), 30_000)
+})
+
 describe("VmRuntime.launch of a binary that cannot start", () => {
   const dir = mkdtempSync(join(tmpdir(), "vmre-spawn-"))
   const file = (name: string, content: string | Buffer, mode: number) => {

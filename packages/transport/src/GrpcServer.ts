@@ -9,6 +9,7 @@ import type { ConnectRouter } from "@connectrpc/connect"
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node"
 import { Duration, Effect, Schema, type Scope } from "effect"
 import * as http2 from "node:http2"
+import type * as net from "node:net"
 
 export class ServerListenError extends Schema.TaggedError<ServerListenError>()("ServerListenError", {
   host: Schema.String,
@@ -107,9 +108,15 @@ export const serve = (
   const closeGraceMillis = Duration.toMillis(options.closeGrace ?? Duration.seconds(1))
   const prefaceTimeoutMillis = Duration.toMillis(options.prefaceTimeout ?? Duration.seconds(10))
   return Effect.acquireRelease(
-    Effect.callback<{ server: http2.Http2Server; sessions: Set<http2.ServerHttp2Session>; port: number }, ServerListenError>(
+    Effect.callback<
+      { server: http2.Http2Server; sessions: Set<http2.ServerHttp2Session>; sockets: Set<net.Socket>; port: number },
+      ServerListenError
+    >(
       (resume) => {
         const sessions = new Set<http2.ServerHttp2Session>()
+        // The raw connections too: a peer that connects and sends nothing has no usable session,
+        // and ending one (FIN) leaves it half-open for as long as the peer likes.
+        const sockets = new Set<net.Socket>()
         const services = new Set<string>()
         const server = http2.createServer(
           {
@@ -128,9 +135,23 @@ export const serve = (
             acceptCompression: options.compression === "gzip" ? [compressionGzip] : []
           })
         )
+        server.on("connection", (socket: net.Socket) => {
+          sockets.add(socket)
+          const silent = setTimeout(() => {
+            if (socket.bytesRead === 0) socket.destroy()
+          }, prefaceTimeoutMillis)
+          silent.unref()
+          socket.once("close", () => {
+            clearTimeout(silent)
+            sockets.delete(socket)
+          })
+        })
         server.on("session", (session) => {
           sessions.add(session)
-          const silent = setTimeout(() => session.destroy(), prefaceTimeoutMillis)
+          const silent = setTimeout(() => {
+            session.destroy()
+            session.socket?.destroy()
+          }, prefaceTimeoutMillis)
           silent.unref()
           session.once("remoteSettings", () => clearTimeout(silent))
           session.once("close", () => {
@@ -148,21 +169,24 @@ export const serve = (
           server.on("error", () => {})
           const address = server.address()
           const port = typeof address === "object" && address !== null ? address.port : 0
-          resume(Effect.succeed({ server, sessions, port }))
+          resume(Effect.succeed({ server, sessions, sockets, port }))
         })
       }
     ),
-    ({ server, sessions }) =>
+    ({ server, sessions, sockets }) =>
       Effect.callback<void>((resume) => {
-        // http2's server.close() waits for every open session, and a client keeps its session
-        // open while idle: ask each session to finish, then destroy whatever is left.
+        // http2's server.close() waits for every open connection, and a client keeps its session
+        // open while idle: ask each session to finish, drop connections that never said a word
+        // at once, then destroy whatever is left after the grace, socket and all.
         const timer = setTimeout(() => {
           for (const session of sessions) session.destroy()
+          for (const socket of sockets) socket.destroy()
         }, closeGraceMillis)
         server.close(() => {
           clearTimeout(timer)
           resume(Effect.void)
         })
+        for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy()
         for (const session of sessions) session.close()
       })
   ).pipe(Effect.map(({ port }) => ({ address: `${host}:${port}`, port })))

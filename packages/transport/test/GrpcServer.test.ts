@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { VM } from "@vmre/proto/vm/vm_pb"
-import { Effect } from "effect"
+import { Duration, Effect, Exit, Scope } from "effect"
 import * as http2 from "node:http2"
 import { connect } from "node:net"
 import { GrpcServer, Health } from "../src/index.ts"
@@ -110,4 +110,39 @@ describe("GrpcServer", () => {
     expect(GrpcServer.encodeGrpcMessage("plain text: ok")).toBe("plain text: ok")
     expect(GrpcServer.encodeGrpcMessage("100% é\n")).toBe("100%25 %C3%A9%0A")
   })
+
+  it.live("closes at once past a local peer that connected and never spoke, and past an idle session after the grace", () =>
+    Effect.gen(function*() {
+      const silent = yield* Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const server = yield* GrpcServer.serve((router) => Health.register(router)).pipe(Scope.provide(scope))
+        const [host, port] = server.address.split(":")
+        const socket = connect(Number(port), host!)
+        socket.on("error", () => {})
+        yield* Effect.sleep("100 millis")
+        const [took] = yield* Effect.timed(Scope.close(scope, Exit.void))
+        socket.destroy()
+        return Duration.toMillis(took)
+      })
+      // Before: closing waited for the silent peer, for as long as it stayed (minutes).
+      expect(silent).toBeLessThan(500)
+
+      const idle = yield* Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const server = yield* GrpcServer.serve((router) => Health.register(router), { closeGrace: "300 millis" }).pipe(
+          Scope.provide(scope)
+        )
+        // A peer that sends the HTTP/2 preface and SETTINGS, then ignores everything (GOAWAY too).
+        const [host, port] = server.address.split(":")
+        const socket = connect(Number(port), host!)
+        socket.on("error", () => {})
+        socket.write(Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0])]))
+        yield* Effect.sleep("100 millis")
+        const [took] = yield* Effect.timed(Scope.close(scope, Exit.void))
+        socket.destroy()
+        return Duration.toMillis(took)
+      })
+      expect(idle).toBeGreaterThanOrEqual(250)
+      expect(idle).toBeLessThan(1_500)
+    }))
 })
