@@ -23,10 +23,17 @@ export class HandshakeTimeout extends Schema.TaggedError<HandshakeTimeout>()("Ha
   path: Schema.String,
   pid: Schema.Int,
   timeoutMillis: Schema.Number,
-  stderrTail: Schema.Array(Schema.String)
+  stderrTail: Schema.Array(Schema.String),
+  /** `Initialize` calls refused for lacking the launch secret (with `requireSecret`). */
+  refusedSecrets: Schema.optional(Schema.Int)
 }) {
   override get message() {
-    return `handshake failed: timeout: ${this.path} (pid ${this.pid}) did not call vm.runtime.Runtime/Initialize ` +
+    const refused = this.refusedSecrets ?? 0
+    return refused > 0 ?
+      `handshake failed: ${this.path} (pid ${this.pid}) called vm.runtime.Runtime/Initialize ${refused} time(s) ` +
+        `without this launch's secret (it must send the value of VMRE_LAUNCH_SECRET in the vmre-launch-secret ` +
+        `header; Go plugins cannot: launch them without requireSecret)${tail(this.stderrTail)}` :
+      `handshake failed: timeout: ${this.path} (pid ${this.pid}) did not call vm.runtime.Runtime/Initialize ` +
       `within ${this.timeoutMillis} ms. Is it an rpcchainvm plugin, and does it read the engine address ` +
       `from one of the env vars vmre sets?${tail(this.stderrTail)}`
   }

@@ -108,6 +108,8 @@ export interface PendingHandshake {
   /** `127.0.0.1:PORT`: what the plugin finds in its engine address env var. */
   readonly address: string
   readonly initialized: Effect.Effect<InitializeResult, HandshakeError>
+  /** How many `Initialize` calls were refused for lacking this launch's secret. */
+  readonly refusedSecrets: Effect.Effect<number>
 }
 
 export class Handshake extends Context.Service<Handshake, {
@@ -127,11 +129,12 @@ export class Handshake extends Context.Service<Handshake, {
   static readonly layer: Layer.Layer<Handshake> = Layer.succeed(Handshake, {
     listen: Effect.fn("Handshake.listen")(function*(options) {
       const initializer = yield* makeInitializer(options)
+      let refused = 0
       const server = yield* GrpcServer.serve((router) => {
         router.service(RuntimeService, {
           initialize: (request, context) =>
             options.secret !== undefined && !secretMatches(options.secret, context.requestHeader.get(EngineEnv.LAUNCH_SECRET_HEADER)) ?
-              Promise.reject(new ConnectError("this launch requires its secret", Code.PermissionDenied)) :
+              (refused++, Promise.reject(new ConnectError("this launch requires its secret", Code.PermissionDenied))) :
               Effect.runPromise(
               initializer.initialize({ protocolVersion: request.protocolVersion, vmAddr: request.addr }).pipe(
                 Effect.mapError((error) =>
@@ -145,7 +148,7 @@ export class Handshake extends Context.Service<Handshake, {
             )
         })
       }).pipe(Effect.mapError((error) => new RuntimeServerFailed({ reason: error.reason })))
-      return { address: server.address, initialized: initializer.initialized }
+      return { address: server.address, initialized: initializer.initialized, refusedSecrets: Effect.sync(() => refused) }
     })
   })
 }

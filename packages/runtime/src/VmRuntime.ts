@@ -180,15 +180,16 @@ export class VmRuntime extends Context.Service<VmRuntime, {
             Effect.timeoutOrElse({
               duration: handshakeTimeout,
               orElse: () =>
-                Effect.flatMap(child.stderrTail, (stderrTail) =>
-                  Effect.fail(
-                    new HandshakeTimeout({
-                      path: pluginPath,
-                      pid: child.pid,
-                      timeoutMillis: Duration.toMillis(handshakeTimeout),
-                      stderrTail
-                    })
-                  ))
+                Effect.gen(function*() {
+                  const refusedSecrets = yield* pending.refusedSecrets
+                  return yield* new HandshakeTimeout({
+                    path: pluginPath,
+                    pid: child.pid,
+                    timeoutMillis: Duration.toMillis(handshakeTimeout),
+                    stderrTail: yield* child.stderrTail,
+                    ...(refusedSecrets > 0 ? { refusedSecrets } : {})
+                  })
+                })
             }),
             Effect.timed
           )

@@ -281,6 +281,17 @@ describe("VmRuntime.launch integrity and secrecy options", () => {
       expect(error.message).toContain(wrong)
     }))
 
+  it.live("with requireSecret, a plugin that presents a wrong secret is told apart from one that never called", () =>
+    Effect.gen(function*() {
+      const error = yield* launchIn(quiet, (runtime) =>
+        runtime.launch(fixture("wrong-secret", { requireSecret: true, handshakeTimeout: "3 seconds" }))).pipe(
+          Effect.scoped,
+          Effect.flip
+        )
+      expect(error).toMatchObject({ _tag: "HandshakeTimeout", refusedSecrets: 1 })
+      expect(error.message).toMatch(/called vm\.runtime\.Runtime\/Initialize 1 time\(s\) without this launch's secret/)
+    }), 30_000)
+
   it.live("with requireSecret, a plugin written with @vmre/plugin presents the launch secret", () =>
     Effect.gen(function*() {
       const vm = yield* launchIn(quiet, (runtime) => runtime.launch(fixture("normal", { requireSecret: true }))).pipe(
