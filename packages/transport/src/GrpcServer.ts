@@ -69,31 +69,21 @@ const unimplemented = (services: ReadonlySet<string>): NodeHandlerFn => (request
   const message = services.has(service) ?
     `unknown method ${method} for service ${service}` :
     `unknown service ${service}`
-  let answered = false
-  const answer = () => {
-    if (answered) return
-    answered = true
-    clearTimeout(bound)
-    const headers = {
-      "content-type": "application/grpc",
-      "grpc-status": "12",
-      "grpc-message": encodeGrpcMessage(message)
-    }
-    // Trailers-only: one HEADERS frame that ends the stream. Headers followed by an empty DATA
-    // frame would be initial metadata without trailers to C-core and grpc-go.
-    const stream = "stream" in response ? (response.stream as http2.ServerHttp2Stream) : undefined
-    if (stream !== undefined && !stream.headersSent && !stream.destroyed) {
-      stream.respond({ ":status": 200, ...headers }, { endStream: true })
-    } else if (stream === undefined) {
-      response.writeHead(200, headers)
-      response.end()
-    }
+  // Trailers-only: one HEADERS frame that ends the stream. Headers followed by an empty DATA
+  // frame would be initial metadata without trailers to C-core and grpc-go ("Stream removed").
+  const headers = {
+    "content-type": "application/grpc",
+    "grpc-status": "12",
+    "grpc-message": encodeGrpcMessage(message)
   }
-  // Answer once the request has ended: a stream reset while the client still sends reads as
-  // "Stream removed" to C-core. A client that never ends its request gets the answer anyway.
-  const bound = setTimeout(answer, 1_000)
-  request.on("end", answer)
-  request.on("error", answer)
+  const stream = "stream" in response ? (response.stream as http2.ServerHttp2Stream) : undefined
+  if (stream === undefined) {
+    response.writeHead(200, headers)
+    response.end()
+  } else if (!stream.headersSent && !stream.destroyed) {
+    stream.respond({ ":status": 200, ...headers }, { endStream: true })
+  }
+  // The request body is not wanted; reading it lets the client finish sending.
   request.resume()
 }
 
