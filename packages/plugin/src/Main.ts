@@ -14,6 +14,7 @@
 // The module itself, not the package index (which loads every platform module: ~350 ms of
 // startup that a plugin spends before its handshake).
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import { WireErrors } from "@vmre/wire"
 import { Cause, Duration, Effect, Exit, type Fiber } from "effect"
 
 export const runMain = <E>(program: Effect.Effect<unknown, E>): void =>
@@ -21,8 +22,7 @@ export const runMain = <E>(program: Effect.Effect<unknown, E>): void =>
     program.pipe(
       Effect.tapCause((cause) =>
         Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => {
-          const error = Cause.squash(cause)
-          process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`)
+          process.stderr.write(`${WireErrors.messageOf(Cause.squash(cause))}\n`)
         })
       )
     ),
@@ -63,12 +63,6 @@ export const isAlive = (pid: number): boolean => {
     // EPERM: it exists but belongs to someone else.
     return (error as NodeJS.ErrnoException).code === "EPERM"
   }
-}
-
-const messageOf = (cause: Cause.Cause<unknown>): string => {
-  const error = Cause.squash(cause)
-  if (error instanceof Error && error.message !== "") return error.message
-  return String(error)
 }
 
 /**
@@ -133,7 +127,7 @@ export const runWithLifecycle = <E>(
     if (parentCheck !== undefined) clearInterval(parentCheck)
     let code = 0
     if (Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)) {
-      log(messageOf(exit.cause))
+      log(WireErrors.messageOf(Cause.squash(exit.cause)))
       code = 1
     }
     process.exit(code)
