@@ -207,20 +207,14 @@ export class VmRuntime extends Context.Service<VmRuntime, {
           yield* Effect.logDebug(`handshake with ${name} done`).pipe(
             Effect.annotateLogs({ vm: name, pid: child.pid, vmAddr: result.vmAddr })
           )
+          // The process handle, and what the plugin reported at its handshake.
           return {
+            ...child,
             name,
             path: pluginPath,
-            pid: child.pid,
             vmAddr: result.vmAddr,
             protocolVersion: result.protocolVersion,
-            handshakeDuration,
-            exit: child.exit,
-            exitStatus: child.exitStatus,
-            stop: child.stop,
-            stopRequested: child.stopRequested,
-            stderrTail: child.stderrTail,
-            recentLines: child.recentLines,
-            drained: child.drained
+            handshakeDuration
           } satisfies VmInstance
         })
         yield* Metric.update(metrics.launches, 1)
