@@ -63,6 +63,27 @@ export const blockRpcs = <B extends Block>({ blocks, handle, mailbox, vm }: Serv
 
   const findChecked = (id: Uint8Array) => blocks.find(id).pipe(Effect.flatMap(checkBlock))
 
+  /** BlockAccept and BlockReject: the VM's decision, then the cache and the metrics, all or nothing. */
+  const decide = (
+    method: string,
+    decision: (block: B) => Effect.Effect<void, unknown>,
+    settle: (id: Uint8Array, block: B) => void,
+    decided: Metric.Counter<number>
+  ) =>
+    handle(method, locked, (request: { readonly id: Uint8Array }) =>
+      Effect.gen(function*() {
+        const id = yield* requireId(request.id, "id")
+        const block = yield* findChecked(id)
+        yield* Effect.uninterruptible(
+          decision(block).pipe(
+            Effect.andThen(Effect.sync(() => settle(id, block))),
+            Effect.andThen(count(decided)),
+            Effect.andThen(blocks.updateGauges)
+          )
+        )
+        return {}
+      }))
+
   return {
     buildBlock: handle("BuildBlock", locked, (request) =>
       Effect.gen(function*() {
@@ -132,33 +153,9 @@ export const blockRpcs = <B extends Block>({ blocks, handle, mailbox, vm }: Serv
         return { timestamp: timestampOf(block) }
       })),
 
-    blockAccept: handle("BlockAccept", locked, (request) =>
-      Effect.gen(function*() {
-        const id = yield* requireId(request.id, "id")
-        const block = yield* findChecked(id)
-        yield* Effect.uninterruptible(
-          block.accept.pipe(
-            Effect.andThen(Effect.sync(() => blocks.accepted(id, block))),
-            Effect.andThen(count(Metrics.blocksAccepted)),
-            Effect.andThen(blocks.updateGauges)
-          )
-        )
-        return {}
-      })),
+    blockAccept: decide("BlockAccept", (block) => block.accept, blocks.accepted, Metrics.blocksAccepted),
 
-    blockReject: handle("BlockReject", locked, (request) =>
-      Effect.gen(function*() {
-        const id = yield* requireId(request.id, "id")
-        const block = yield* findChecked(id)
-        yield* Effect.uninterruptible(
-          block.reject.pipe(
-            Effect.andThen(Effect.sync(() => blocks.rejected(id))),
-            Effect.andThen(count(Metrics.blocksRejected)),
-            Effect.andThen(blocks.updateGauges)
-          )
-        )
-        return {}
-      })),
+    blockReject: decide("BlockReject", (block) => block.reject, (id) => blocks.rejected(id), Metrics.blocksRejected),
 
     getAncestors: handle("GetAncestors", locked, (request) =>
       Effect.gen(function*() {
