@@ -3,6 +3,7 @@
  * and how, turned into the runtime's `LaunchConfig`.
  */
 import { Durations, type LaunchConfig } from "@vmre/runtime"
+import { ProtocolVersion } from "@vmre/wire"
 import { Duration, Option } from "effect"
 import { Argument, Flag } from "effect/cli"
 
@@ -35,12 +36,18 @@ export const launchFlags = {
     Flag.withDescription("Name of the plugin in log lines (default: the file name of PLUGIN)"),
     Flag.optional
   ),
-  protocol: Flag.Int("protocol").pipe(
-    Flag.withMetavar("N"),
-    Flag.withDescription("rpcchainvm protocol version the plugin must report (default 45, or $VMRE_PROTOCOL_VERSION)"),
+  protocol: Flag.String("protocol").pipe(
+    Flag.withMetavar("VERSIONS"),
+    Flag.withDescription(
+      "rpcchainvm protocol version(s) the plugin may report: 45, 44,45, 42-45 or a release such as v1.14.2 " +
+        "(default 45, or $VMRE_PROTOCOL_VERSION)"
+    ),
     Flag.filterMap(
-      (n) => n >= 0 && n <= 0xffff_ffff ? Option.some(n) : Option.none(),
-      () => "a protocol version (an integer from 0 to 4294967295)"
+      (text): Option.Option<ProtocolVersion.Accepted> => {
+        const set = ProtocolVersion.parseSet(text)
+        return set === undefined ? Option.none() : Option.some(set.length === 1 ? set[0]! : set)
+      },
+      () => ProtocolVersion.SET_HINT
     ),
     Flag.optional
   ),
@@ -101,7 +108,7 @@ export interface LaunchInput {
   readonly plugin: string
   readonly args: ReadonlyArray<string>
   readonly name: Option.Option<string>
-  readonly protocol: Option.Option<number>
+  readonly protocol: Option.Option<ProtocolVersion.Accepted>
   readonly handshakeTimeout: Option.Option<Duration.Duration>
   readonly stopTimeout: Option.Option<Duration.Duration>
   readonly envNames: ReadonlyArray<string>

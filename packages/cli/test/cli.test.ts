@@ -88,6 +88,17 @@ describe("vmre check", () => {
       const passed = yield* vmre(fixtureArgs("check", "normal", "--env", "FIXTURE_PROTOCOL=44", "--protocol", "44"))
       expect(passed.code).toBe(0)
       expect(passed.stdout).toContain("protocol:   44 (avalanchego v1.14.0-v1.14.1)\n")
+
+      // A node may accept a set: a range, a list, a release name.
+      const ranged = yield* vmre(fixtureArgs("check", "normal", "--env", "FIXTURE_PROTOCOL=44", "--protocol", "42-45"))
+      expect(ranged.code, ranged.stderr).toBe(0)
+      expect(ranged.stdout).toContain("protocol:   44 (avalanchego v1.14.0-v1.14.1)\n")
+      const outside = yield* vmre(fixtureArgs("check", "normal", "--env", "FIXTURE_PROTOCOL=44", "--protocol", "v1.14.2,46"))
+      expect(outside.code).toBe(1)
+      expect(outside.stderr).toContain("handshake failed: protocol version mismatch node: 45,46 vm: 44")
+      const bad = yield* vmre(fixtureArgs("check", "normal", "--protocol", "45-"))
+      expect(bad.code).toBe(2)
+      expect(bad.stderr).toContain("protocol versions: N, N,M, LOW-HIGH")
     }))
 
   it.live("reports a plugin that crashes before the handshake with its exit code and stderr tail", () =>

@@ -39,16 +39,24 @@ export class HandshakeTimeout extends Schema.TaggedError<HandshakeTimeout>()("Ha
   }
 }
 
-/** The plugin speaks another rpcchainvm protocol version than the node. */
+/** The plugin speaks another rpcchainvm protocol version than the node accepts. */
 export class ProtocolVersionMismatch extends Schema.TaggedError<ProtocolVersionMismatch>()("ProtocolVersionMismatch", {
   path: Schema.String,
+  /** The node's version: the highest it accepts. */
   node: Schema.Int,
-  vm: Schema.Int
+  vm: Schema.Int,
+  /** Every version the node accepted, when it accepted more than one. */
+  accepted: Schema.optional(Schema.Array(Schema.Int))
 }) {
   override get message() {
-    return `handshake failed: protocol version mismatch node: ${this.node} vm: ${this.vm}. ` +
+    const several = this.accepted !== undefined && this.accepted.length > 1 ? this.accepted : undefined
+    const node = several === undefined ? `${this.node}` : ProtocolVersion.formatSet(several)
+    const expects = several === undefined ?
+      ProtocolVersion.describe(this.node) :
+      `one of ${several.map(ProtocolVersion.describe).join(", ")}`
+    return `handshake failed: protocol version mismatch node: ${node} vm: ${this.vm}. ` +
       `${this.path} speaks rpcchainvm protocol ${ProtocolVersion.describe(this.vm)}; this node expects ` +
-      `${ProtocolVersion.describe(this.node)}. Use a plugin built for protocol ${this.node}, ` +
+      `${expects}. Use a plugin built for protocol ${node}, ` +
       `or launch it with protocol version ${this.vm} (vmre --protocol ${this.vm}) if this node supports it.`
   }
 }

@@ -9,7 +9,7 @@
 import { Code, ConnectError } from "@connectrpc/connect"
 import { Runtime as RuntimeService } from "@vmre/proto/vm/runtime/runtime_pb"
 import { GrpcServer } from "@vmre/transport"
-import { EngineEnv } from "@vmre/wire"
+import { EngineEnv, ProtocolVersion } from "@vmre/wire"
 import { Context, Deferred, Effect, Layer, type Scope } from "effect"
 import { timingSafeEqual } from "node:crypto"
 import { InvalidVmAddress, ProtocolVersionMismatch, RuntimeServerFailed } from "./Errors.ts"
@@ -52,23 +52,28 @@ export const validateVmAddress = (addr: string): string | undefined => {
   return loopback ? undefined : `${host} is not a loopback address`
 }
 
-/** The first-call-wins initializer with an exact protocol version check. */
+/**
+ * The first-call-wins initializer. `protocolVersion` is the version the plugin must report,
+ * or the set of versions the node accepts (upstream nodes accept exactly one).
+ */
 export const makeInitializer = (options: {
-  readonly protocolVersion: number
+  readonly protocolVersion: ProtocolVersion.Accepted
   readonly path: string
 }): Effect.Effect<Initializer> =>
   Effect.gen(function*() {
     const result = yield* Deferred.make<InitializeResult, HandshakeError>()
+    const accepted = ProtocolVersion.toSet(options.protocolVersion)
     let done = false
     const initialize = (request: InitializeResult) =>
       Effect.suspend((): Effect.Effect<void, HandshakeError | HandshakeAlreadyDone> => {
         if (done) return Effect.fail(new HandshakeAlreadyDone())
         done = true
-        if (request.protocolVersion !== options.protocolVersion) {
+        if (!accepted.includes(request.protocolVersion)) {
           const error = new ProtocolVersionMismatch({
             path: options.path,
-            node: options.protocolVersion,
-            vm: request.protocolVersion
+            node: accepted[accepted.length - 1] ?? ProtocolVersion.DEFAULT,
+            vm: request.protocolVersion,
+            ...(accepted.length > 1 ? { accepted } : {})
           })
           return Deferred.fail(result, error).pipe(Effect.andThen(Effect.fail(error)))
         }
@@ -87,7 +92,9 @@ export const makeInitializer = (options: {
 const answerText = (error: HandshakeError | HandshakeAlreadyDone): string => {
   switch (error._tag) {
     case "ProtocolVersionMismatch":
-      return `handshake failed - protocol version mismatch - node ${error.node} vm ${error.vm}`
+      return `handshake failed - protocol version mismatch - node ${
+        error.accepted === undefined ? error.node : ProtocolVersion.formatSet(error.accepted).replaceAll(",", " ")
+      } vm ${error.vm}`
     case "InvalidVmAddress":
       return `handshake failed - the vm address must be a loopback host and port`
     case "HandshakeAlreadyDone":
@@ -115,7 +122,8 @@ export interface PendingHandshake {
 export class Handshake extends Context.Service<Handshake, {
   /** Serves `vm.runtime.Runtime` until the scope closes. */
   readonly listen: (options: {
-    readonly protocolVersion: number
+    /** The version the plugin must report, or the set of versions accepted. */
+    readonly protocolVersion: ProtocolVersion.Accepted
     readonly path: string
     /**
      * When set, an `Initialize` without this value in the `vmre-launch-secret` header is

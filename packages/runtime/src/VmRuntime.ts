@@ -30,7 +30,11 @@ export interface LaunchConfig {
   readonly env?: Readonly<Record<string, string>> | undefined
   /** Pass the host's whole environment (upstream passes only GRPC_* and GODEBUG*). */
   readonly inheritEnv?: boolean | undefined
-  readonly protocolVersion?: number | undefined
+  /**
+   * The version the plugin must report, or the set of versions accepted (e.g.
+   * `ProtocolVersion.parseSet("42-45")`); the instance reports the one the plugin spoke.
+   */
+  readonly protocolVersion?: ProtocolVersion.Accepted | undefined
   readonly handshakeTimeout?: Duration.Input | undefined
   readonly stopTimeout?: Duration.Input | undefined
   readonly engineAddrEnvNames?: ReadonlyArray<string> | undefined
@@ -60,18 +64,28 @@ export interface VmInstance extends VmProcessHandle {
   readonly handshakeDuration: Duration.Duration
 }
 
+const ProtocolVersionText = Schema.String.check(
+  Schema.makeFilter((text: string) => ProtocolVersion.parseSet(text) !== undefined || ProtocolVersion.SET_HINT)
+)
+
 /** Defaults for every launch, read from the environment. */
 export class VmRuntimeConfig extends Context.Service<VmRuntimeConfig, {
-  readonly protocolVersion: number
+  readonly protocolVersion: ProtocolVersion.Accepted
   readonly handshakeTimeout: Duration.Duration
   readonly stopTimeout: Duration.Duration
   readonly engineAddrEnvNames: ReadonlyArray<string>
 }>()("@vmre/runtime/VmRuntimeConfig") {
-  /** `VMRE_PROTOCOL_VERSION` (45), `VMRE_HANDSHAKE_TIMEOUT` (5 seconds), `VMRE_STOP_TIMEOUT` (5 seconds), `VMRE_ENGINE_ADDR_ENV_NAMES` (all three). */
+  /** `VMRE_PROTOCOL_VERSION` (45; a set such as `44,45` or `42-45` is accepted), `VMRE_HANDSHAKE_TIMEOUT` (5 seconds), `VMRE_STOP_TIMEOUT` (5 seconds), `VMRE_ENGINE_ADDR_ENV_NAMES` (all three). */
   static readonly layer = Layer.effect(
     VmRuntimeConfig,
     Config.all({
-      protocolVersion: Config.Int("VMRE_PROTOCOL_VERSION").pipe(Config.withDefault(ProtocolVersion.DEFAULT)),
+      protocolVersion: Config.schema(ProtocolVersionText, "VMRE_PROTOCOL_VERSION").pipe(
+        Config.map((text): ProtocolVersion.Accepted => {
+          const set = ProtocolVersion.parseSet(text) ?? []
+          return set.length === 1 ? set[0]! : set
+        }),
+        Config.withDefault<ProtocolVersion.Accepted>(ProtocolVersion.DEFAULT)
+      ),
       handshakeTimeout: Durations.config("VMRE_HANDSHAKE_TIMEOUT", Duration.seconds(5)),
       stopTimeout: Durations.config("VMRE_STOP_TIMEOUT", Duration.seconds(5)),
       engineAddrEnvNames: Config.Array(Schema.String, "VMRE_ENGINE_ADDR_ENV_NAMES").pipe(
@@ -121,7 +135,7 @@ export class VmRuntime extends Context.Service<VmRuntime, {
         const stopTimeout = config.stopTimeout === undefined ?
           defaults.stopTimeout :
           Duration.fromInputUnsafe(config.stopTimeout)
-        yield* Effect.annotateCurrentSpan({ vm: name, path: pluginPath, protocolVersion })
+        yield* Effect.annotateCurrentSpan({ vm: name, path: pluginPath, protocolVersion: ProtocolVersion.formatSet(ProtocolVersion.toSet(protocolVersion)) })
 
         // Each launch has its own scope, closed at once if the launch fails, so that a failed
         // launch never keeps a child alive until the caller's scope ends.

@@ -42,4 +42,22 @@ describe("makeInitializer", () => {
       const retry = yield* Effect.flip(initializer.initialize({ protocolVersion: 45, vmAddr: "127.0.0.1:5000" }))
       expect(retry._tag).toBe("HandshakeAlreadyDone")
     }))
+
+  it.effect("a set of versions accepts any of them and reports the one spoken", () =>
+    Effect.gen(function*() {
+      const initializer = yield* makeInitializer({ protocolVersion: [42, 43, 44, 45], path: "/p" })
+      yield* initializer.initialize({ protocolVersion: 43, vmAddr: "127.0.0.1:5000" })
+      expect(yield* initializer.initialized).toEqual({ protocolVersion: 43, vmAddr: "127.0.0.1:5000" })
+    }))
+
+  it.effect("a mismatch against a set names the whole set", () =>
+    Effect.gen(function*() {
+      const initializer = yield* makeInitializer({ protocolVersion: [45, 35, 44], path: "/p" })
+      const answer = yield* Effect.flip(initializer.initialize({ protocolVersion: 46, vmAddr: "127.0.0.1:5000" }))
+      expect(answer._tag).toBe("ProtocolVersionMismatch")
+      const outcome = yield* Effect.flip(initializer.initialized)
+      expect(outcome).toMatchObject({ node: 45, vm: 46, accepted: [35, 44, 45] })
+      expect(outcome.message).toMatch(/^handshake failed: protocol version mismatch node: 35,44,45 vm: 46\. /)
+      expect(outcome.message).toContain("one of 35 (avalanchego v1.11.3-v1.11.9), 44 (")
+    }))
 })

@@ -70,6 +70,21 @@ describe("VmRuntime.launch", () => {
       expect(error.message).toContain("avalanchego v1.14.0-v1.14.1")
     }))
 
+  it.live("accepts a set of versions and reports the one the plugin spoke", () =>
+    Effect.gen(function*() {
+      const vm = yield* launchIn(quiet, (runtime) =>
+        runtime.launch(fixture("normal", { protocolVersion: [42, 43, 44, 45], fixtureEnv: { FIXTURE_PROTOCOL: "43" } }))).pipe(
+          Effect.scoped
+        )
+      expect(vm.protocolVersion).toBe(43)
+      const error = yield* launchIn(quiet, (runtime) =>
+        runtime.launch(fixture("normal", { protocolVersion: [44, 45], fixtureEnv: { FIXTURE_PROTOCOL: "43" } }))).pipe(
+          Effect.scoped,
+          Effect.flip
+        )
+      expect(error.message).toMatch(/^handshake failed: protocol version mismatch node: 44,45 vm: 43\. /)
+    }))
+
   it.live("accepts another protocol version when configured to", () =>
     Effect.gen(function*() {
       const vm = yield* launchIn(quiet, (runtime) =>

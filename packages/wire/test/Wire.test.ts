@@ -2,7 +2,7 @@ import { Error as VmErr, State, Status } from "@vmre/proto/vm/vm_pb"
 import { Error as RpcDbErr } from "@vmre/proto/rpcdb/rpcdb_pb"
 import { Result, Schema } from "effect"
 import { describe, expect, it } from "vitest"
-import { Ids, Timestamp, VmEnums, WireErrors } from "../src/index.ts"
+import { Ids, ProtocolVersion, Timestamp, VmEnums, WireErrors } from "../src/index.ts"
 
 describe("Ids", () => {
   it("prints and parses CB58 as the Go nodes do", () => {
@@ -111,5 +111,34 @@ describe("VmEnums", () => {
     expect(VmEnums.vmState.fromProto(State.UNSPECIFIED)).toEqual(Result.fail({ enumName: "vm.State", value: 0 }))
     expect(Result.isFailure(VmEnums.vmEvent.fromProto(99))).toBe(true)
     expect(Result.isFailure(VmEnums.stateSyncMode.fromProto(0))).toBe(true)
+  })
+})
+
+describe("ProtocolVersion sets", () => {
+  it("parses numbers, ranges and known releases, sorted without repeats", () => {
+    expect(ProtocolVersion.parseSet("45")).toEqual([45])
+    expect(ProtocolVersion.parseSet("44,45")).toEqual([44, 45])
+    expect(ProtocolVersion.parseSet("42-45")).toEqual([42, 43, 44, 45])
+    expect(ProtocolVersion.parseSet(" 45 , 35, 44-45 ")).toEqual([35, 44, 45])
+    expect(ProtocolVersion.parseSet("v1.14.2,avalanchego/1.14.0,luxd")).toEqual([43, 44, 45])
+    expect(ProtocolVersion.parseSet("4294967295")).toEqual([4294967295])
+  })
+  it("refuses what is not a set", () => {
+    for (const text of ["", ",", "45,", "45-42", "x", "-1", "4294967296", "0-5000", "v1.12.0", "45.5"]) {
+      expect(ProtocolVersion.parseSet(text), text).toBeUndefined()
+    }
+  })
+  it("formats runs of three or more as ranges", () => {
+    expect(ProtocolVersion.formatSet([45])).toBe("45")
+    expect(ProtocolVersion.formatSet([45, 44])).toBe("44,45")
+    expect(ProtocolVersion.formatSet([35, 42, 43, 44, 45, 45])).toBe("35,42-45")
+  })
+  it("maps the releases whose number is known, and no others", () => {
+    expect(ProtocolVersion.forRelease("v1.14.2")).toBe(45)
+    expect(ProtocolVersion.forRelease("1.14.1")).toBe(44)
+    expect(ProtocolVersion.forRelease("avalanchego/1.15.0")).toBe(46)
+    expect(ProtocolVersion.forRelease("v1.11.9")).toBe(35)
+    expect(ProtocolVersion.forRelease("v1.13.3")).toBeUndefined()
+    expect(ProtocolVersion.forRelease("luxd")).toBe(43)
   })
 })
