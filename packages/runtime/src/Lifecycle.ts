@@ -1,7 +1,7 @@
 /**
  * What happens to VM plugins, as a stream of events and as Effect metrics: launches,
- * handshake latency, exits by reason, restarts. Published by `VmRuntime.launch` and the
- * `Supervisor`; subscribe with `Lifecycle.events`.
+ * handshake latency, exits by reason, restarts, and the progress of chains. Published by
+ * `VmRuntime.launch`, the `Supervisor` and @vmre/node's `Chain`; subscribe with `Lifecycle.events`.
  */
 import { Context, Effect, Layer, Metric, PubSub, Stream } from "effect"
 import type { ProcessExit } from "./Errors.ts"
@@ -21,6 +21,19 @@ export type LifecycleEvent =
   | { readonly _tag: "Exited"; readonly name: string; readonly pid: number; readonly exit: ProcessExit; readonly requested: boolean }
   | { readonly _tag: "Restarting"; readonly name: string; readonly attempt: number; readonly reason: string }
   | { readonly _tag: "GaveUp"; readonly name: string; readonly restarts: number; readonly reason: string }
+  // A chain (@vmre/node's Chain) on its VM: `name` is the chain's name.
+  | { readonly _tag: "ChainState"; readonly name: string; readonly state: "StateSyncing" | "Bootstrapping" | "NormalOp" }
+  | {
+    readonly _tag: "BlockAccepted"
+    readonly name: string
+    readonly height: bigint
+    /** CB58 block id. */
+    readonly id: string
+    /** From the VM's build signal to the answer of BlockAccept (0 for a block found accepted after a crash). */
+    readonly millis: number
+  }
+  /** The chain's VM was relaunched and initialized again: it goes on from `height`. */
+  | { readonly _tag: "ChainResumed"; readonly name: string; readonly height: bigint; readonly restarts: number }
 
 /** How a process ended, as a metric attribute. */
 export const exitReason = (exit: ProcessExit, requested: boolean): string =>

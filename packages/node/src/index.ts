@@ -1,0 +1,34 @@
+/**
+ * @vmre/node — the node side of vmre, as Effect services an embedding node composes:
+ *
+ * - {@link VmRegistry}: registers the plugins of a plugin directory by VM ID (probe: launch,
+ *   handshake, `Version`, stop), logging failures as the Go nodes do (`failed to register VM`);
+ * - {@link VmFactory}: starts a chain's VM in its own process and initializes it for the chain,
+ *   with a prefixed view of the {@link NodeDatabase} served over rpcdb;
+ * - {@link Chain}: runs a chain on it, relaunching a VM that dies and resuming from the last
+ *   accepted block.
+ */
+export * as Chain from "./Chain.ts"
+export { ChainHalted, type ChainError, type ChainOptions, type ChainStatus, type RunningChain } from "./Chain.ts"
+export { InvalidVmAliases, PluginDirectoryInvalid, VmNotRegistered } from "./Errors.ts"
+export { devNodeId, formatNodeId, LOCAL_NETWORK_ID, NodeConfig, type NodeConfigShape, parseNodeId } from "./NodeConfig.ts"
+export { NodeDatabase } from "./NodeDatabase.ts"
+export * as NodeFlavour from "./NodeFlavour.ts"
+export * as PluginDirectory from "./PluginDirectory.ts"
+export * as PrefixDatabase from "./PrefixDatabase.ts"
+export {
+  ChainDataDirFailed,
+  type ChainSpec,
+  type ChainVmInstance,
+  type CreateError,
+  VmFactory,
+  type VmFactoryOptions
+} from "./VmFactory.ts"
+export {
+  type FailedVm,
+  type RegisteredVm,
+  type RegistryChange,
+  type RegistryReport,
+  VmRegistry,
+  type VmRegistryOptions
+} from "./VmRegistry.ts"

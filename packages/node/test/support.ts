@@ -1,0 +1,39 @@
+/** Plugin directories of real plugins (each file named by a VM ID), and ids for tests. */
+import { Ids } from "@vmre/wire"
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import { Effect } from "effect"
+
+export const payloadChainBin = fileURLToPath(new URL("../../../examples/payload-chain/bin/payload-chain", import.meta.url))
+export const fixturePlugin = fileURLToPath(new URL("../../runtime/test/fixtures/plugin.ts", import.meta.url))
+
+/** A VM ID made of one repeated byte, in CB58. */
+export const vmIdOf = (byte: number): string => Ids.toString(new Uint8Array(32).fill(byte))
+export const chainIdOf = (byte: number): Ids.Id => Ids.Id.make(new Uint8Array(32).fill(byte))
+
+/** A temporary directory, removed with the scope. */
+export const tempDir = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(path.join(tmpdir(), prefix))),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
+/**
+ * An executable shell script at `dir/name`. A node starts plugins with an empty environment
+ * (no PATH), so scripts use absolute paths and shell built-ins only.
+ */
+export const writeScript = (dir: string, name: string, body: string, mode = 0o755): string => {
+  const file = path.join(dir, name)
+  writeFileSync(file, `#!/bin/sh\n${body}\n`)
+  chmodSync(file, mode)
+  return file
+}
+
+/** The example VM, started as a node starts it. */
+export const payloadChainScript = () => `exec ${payloadChainBin} "$@"`
+
+/** The TypeScript fixture plugin in one of its modes. */
+export const fixtureScript = (mode: string, env: Record<string, string> = {}) =>
+  `${Object.entries({ FIXTURE_MODE: mode, ...env }).map(([k, v]) => `${k}=${v}`).join(" ")} exec ${process.execPath} ${fixturePlugin}`
