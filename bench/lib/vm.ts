@@ -114,7 +114,8 @@ export const initializeWithMemoryDb = (client: ChainVmClient) =>
       chainDataDir: mkdtempSync(path.join(tmpdir(), "vmre-bench-")),
       genesisBytes,
       upgradeBytes: new Uint8Array(0),
-      configBytes: new Uint8Array(0),
+      // No payload generator: the bench measures the calls it makes.
+      configBytes: new TextEncoder().encode(JSON.stringify({ autoPayload: null })),
       dbServerAddr: db.address,
       serverAddr: db.address
     })

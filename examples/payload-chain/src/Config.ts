@@ -15,7 +15,10 @@
  *
  * The config (JSON) holds what is local to one node:
  *
- *   { "autoPayload": { "intervalMillis": 1000, "bytes": 32 } }   // or null: no generator
+ *   { "autoPayload": { "intervalMillis": 1000, "bytes": 32 } }   // the default; null: no generator
+ *
+ * The generator is on by default so that the chain grows by itself (one block a second) under
+ * `vmre chain` with no input at all.
  */
 import { Effect, Schema } from "effect"
 
@@ -28,7 +31,9 @@ export const AutoPayload = Schema.Struct({
 })
 
 export const Config = Schema.Struct({
-  autoPayload: Schema.NullOr(AutoPayload).pipe(Schema.withDecodingDefaultKey(Effect.succeed(null)))
+  autoPayload: Schema.NullOr(AutoPayload).pipe(
+    Schema.withDecodingDefaultKey(Effect.succeed({ intervalMillis: 1000, bytes: 32 }))
+  )
 })
 export type Config = typeof Config.Type
 

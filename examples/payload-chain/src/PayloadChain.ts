@@ -247,7 +247,8 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
       let n = 0
       yield* Effect.suspend(() => {
         n++
-        const head = utf8(`auto payload ${n} at ${new Date().toISOString()} `)
+        // The number first: a payload cut to a few bytes must still differ from the last one.
+        const head = utf8(`#${n} auto payload at ${new Date().toISOString()} `)
         const payload = new Uint8Array(Math.max(auto.bytes, 1))
         payload.set(head.subarray(0, payload.length))
         for (let i = head.length; i < payload.length; i++) payload[i] = 0x2e

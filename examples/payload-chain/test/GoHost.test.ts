@@ -43,7 +43,12 @@ describe.skipIf(skipGo)("payload-chain under a Go node (grpc-go)", () => {
 
   it.live("takes a genesis that is not JSON as its message", () =>
     Effect.gen(function*() {
-      const { result, stderr } = yield* runHost(["-exercise"])
+      const dir = mkdtempSync(join(tmpdir(), "payload-chain-go-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      // Without the payload generator (on by default), the mempool stays empty.
+      const config = join(dir, "config.json")
+      writeFileSync(config, JSON.stringify({ autoPayload: null }))
+      const { result, stderr } = yield* runHost(["-exercise", "-config", config])
       // The default rules need a payload per block: BuildBlock is refused with the reason.
       expect(result.stage, stderr).toBe("exercise")
       expect(result.exercise.initialize.height).toBe(0)

@@ -52,7 +52,8 @@ const nodeId = new Uint8Array(20).fill(9)
 const chainId = new Uint8Array(32).fill(7)
 const GENESIS_MILLIS = Date.parse("2025-01-01T00:00:00.000Z")
 
-const initRequest = (dbServerAddr: string, config: object = {}) => ({
+// No payload generator unless a test asks for one: payloads come from the test.
+const initRequest = (dbServerAddr: string, config: object = { autoPayload: null }) => ({
   networkId: 1337,
   subnetId: new Uint8Array(32),
   chainId,

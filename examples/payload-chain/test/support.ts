@@ -73,7 +73,8 @@ export const initializeParams = (dbServerAddr: string, overrides: Partial<Initia
   chainDataDir: "",
   genesisBytes,
   upgradeBytes: new Uint8Array(0),
-  configBytes: new Uint8Array(0),
+  // No payload generator: payloads come from the tests.
+  configBytes: new TextEncoder().encode(JSON.stringify({ autoPayload: null })),
   dbServerAddr,
   serverAddr: "",
   ...overrides

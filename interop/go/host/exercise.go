@@ -65,6 +65,14 @@ func initializeRequest(o options, nodeAddr, dataDir string) (*vmpb.InitializeReq
 		}
 		genesis = b
 	}
+	var config []byte
+	if o.configFile != "" {
+		b, err := os.ReadFile(o.configFile)
+		if err != nil {
+			return nil, err
+		}
+		config = b
+	}
 	return &vmpb.InitializeRequest{
 		NetworkId:    uint32(o.networkID),
 		SubnetId:     make([]byte, 32), // the primary network
@@ -77,7 +85,7 @@ func initializeRequest(o options, nodeAddr, dataDir string) (*vmpb.InitializeReq
 		ChainDataDir: dataDir,
 		GenesisBytes: genesis,
 		UpgradeBytes: nil,
-		ConfigBytes:  nil,
+		ConfigBytes:  config,
 		DbServerAddr: nodeAddr,
 		ServerAddr:   nodeAddr,
 		NetworkUpgrades: &vmpb.NetworkUpgrades{

@@ -104,6 +104,7 @@ type options struct {
 	rounds           int
 	networkID        uint
 	genesisFile      string
+	configFile       string
 	env              envFlags
 	plugin           string
 	args             []string
@@ -119,6 +120,7 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 1, "number of Version calls (for the round-trip median)")
 	flag.UintVar(&o.networkID, "network-id", 12345, "network id sent by -exercise Initialize")
 	flag.StringVar(&o.genesisFile, "genesis", "", "file whose bytes -exercise sends as genesis (default: a short text)")
+	flag.StringVar(&o.configFile, "config", "", "file whose bytes -exercise sends as config (default: none)")
 	flag.Var(&o.env, "env", "extra KEY=VALUE for the plugin's environment (repeatable)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [flags] <plugin> [args...]\n", os.Args[0])
