@@ -10,44 +10,26 @@ import {
   Duration,
   Effect,
   Exit,
-  Logger,
-  type LogLevel,
   Option,
-  References,
   Scope,
   Stream
 } from "effect"
-import { Command, Flag, GlobalFlag } from "effect/cli"
+import { Command, Flag } from "effect/cli"
 import * as path from "node:path"
 import { launchFlags, toLaunchConfig } from "./LaunchFlags.ts"
 import * as Log from "./Log.ts"
+import { print, tell, withLogLevel } from "./Output.ts"
 import { ExitCode, Reported } from "./ExitCode.ts"
+import { chain } from "./ChainCommand.ts"
 import { pack } from "./PackCommand.ts"
+import { registry } from "./RegistryCommand.ts"
 import * as Report from "./Report.ts"
 import { SignalStop, type SignalStopState } from "./SignalStop.ts"
-import { StatusLine, whileWaiting } from "./StatusLine.ts"
-
-/** Human-readable text on stderr/stdout; what a plugin wrote in it cannot drive the terminal. */
-const tell = (text: string) => Console.error(Log.escapeControls(text, { keepNewlines: true }))
-const print = (text: string) => Console.log(Log.escapeControls(text, { keepNewlines: true }))
+import { whileWaiting } from "./StatusLine.ts"
 
 /** The exit code for a run ended by SIGINT/SIGTERM. */
 export const exitCodeOnSignal = (signalStop: SignalStopState): number =>
   Effect.runSync(signalStop.isNormalStop) ? ExitCode.ok : ExitCode.interrupted
-
-/**
- * The logs shown: at least `--log-level` if given, else `fallback`, written in `--log-format`.
- */
-const withLogLevel = (fallback: LogLevel.LogLevel) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const level = yield* GlobalFlag.LogLevel
-    const format = yield* Log.LogFormatFlag
-    const status = yield* StatusLine
-    return yield* effect.pipe(
-      Effect.provideService(References.MinimumLogLevel, Option.getOrElse(level, () => fallback)),
-      Effect.provide(Logger.layer([Log.loggerFor(format, status.print)]))
-    )
-  })
 
 type Launcher = Supervisor.Launcher
 
@@ -258,6 +240,6 @@ const run = Command.make(
 
 export const vmre = Command.make("vmre").pipe(
   Command.withDescription("Launch and check rpcchainvm VM plugins as avalanchego and luxd do"),
-  Command.withSubcommands([check, run, pack]),
+  Command.withSubcommands([check, run, registry, chain, pack]),
   Command.withGlobalFlags([Log.LogFormatFlag])
 )

@@ -21,21 +21,8 @@ const duration = (name: string, description: string) =>
     Flag.optional
   )
 
-/** The positional arguments and flags that say what to launch and how. */
-export const launchFlags = {
-  plugin: Argument.String("plugin").pipe(
-    Argument.withMetavar("PATH"),
-    Argument.withDescription("Path of the plugin executable (relative to the current directory)")
-  ),
-  args: Argument.String("args").pipe(
-    Argument.withMetavar("ARG"),
-    Argument.withDescription("Arguments for the plugin (put them after -- if they start with -)"),
-    Argument.variadic()
-  ),
-  name: Flag.String("name").pipe(
-    Flag.withDescription("Name of the plugin in log lines (default: the file name of PLUGIN)"),
-    Flag.optional
-  ),
+/** The flags that say how a plugin is launched (shared by every command that launches plugins). */
+export const launchOptionFlags = {
   protocol: Flag.String("protocol").pipe(
     Flag.withMetavar("VERSIONS"),
     Flag.withDescription(
@@ -43,7 +30,8 @@ export const launchFlags = {
         "(default 45, or $VMRE_PROTOCOL_VERSION)"
     ),
     Flag.filterMap(
-      (text): Option.Option<ProtocolVersion.Accepted> => {
+      // Spelled out (not ProtocolVersion.Accepted) so that declaration files can name it.
+      (text): Option.Option<number | ReadonlyArray<number>> => {
         const set = ProtocolVersion.parseSet(text)
         return set === undefined ? Option.none() : Option.some(set.length === 1 ? set[0]! : set)
       },
@@ -104,11 +92,27 @@ export const launchFlags = {
   )
 } as const
 
-export interface LaunchInput {
-  readonly plugin: string
-  readonly args: ReadonlyArray<string>
-  readonly name: Option.Option<string>
-  readonly protocol: Option.Option<ProtocolVersion.Accepted>
+/** The positional arguments and flags that say what to launch and how. */
+export const launchFlags = {
+  plugin: Argument.String("plugin").pipe(
+    Argument.withMetavar("PATH"),
+    Argument.withDescription("Path of the plugin executable (relative to the current directory)")
+  ),
+  args: Argument.String("args").pipe(
+    Argument.withMetavar("ARG"),
+    Argument.withDescription("Arguments for the plugin (put them after -- if they start with -)"),
+    Argument.variadic()
+  ),
+  name: Flag.String("name").pipe(
+    Flag.withDescription("Name of the plugin in log lines (default: the file name of PLUGIN)"),
+    Flag.optional
+  ),
+  ...launchOptionFlags
+} as const
+
+/** What {@link launchOptionFlags} parse to. */
+export interface LaunchOptionInput {
+  readonly protocol: Option.Option<number | ReadonlyArray<number>>
   readonly handshakeTimeout: Option.Option<Duration.Duration>
   readonly stopTimeout: Option.Option<Duration.Duration>
   readonly envNames: ReadonlyArray<string>
@@ -119,11 +123,14 @@ export interface LaunchInput {
   readonly handshakeOnly: boolean
 }
 
-/** The runtime's launch config; what is not given comes from the runtime's defaults. */
-export const toLaunchConfig = (input: LaunchInput): LaunchConfig => ({
-  path: input.plugin,
-  args: input.args,
-  name: Option.getOrUndefined(input.name),
+export interface LaunchInput extends LaunchOptionInput {
+  readonly plugin: string
+  readonly args: ReadonlyArray<string>
+  readonly name: Option.Option<string>
+}
+
+/** The launch options of {@link launchOptionFlags}, for launches whose path and name come from elsewhere. */
+export const toLaunchOptions = (input: LaunchOptionInput): Omit<LaunchConfig, "path" | "name" | "args"> => ({
   env: Object.fromEntries(input.env),
   inheritEnv: input.inheritEnv,
   protocolVersion: Option.getOrUndefined(input.protocol),
@@ -132,4 +139,12 @@ export const toLaunchConfig = (input: LaunchInput): LaunchConfig => ({
   engineAddrEnvNames: input.envNames.length === 0 ? undefined : input.envNames,
   sha256: Option.getOrUndefined(input.expectSha256),
   requireSecret: input.requireSecret
+})
+
+/** The runtime's launch config; what is not given comes from the runtime's defaults. */
+export const toLaunchConfig = (input: LaunchInput): LaunchConfig => ({
+  ...toLaunchOptions(input),
+  path: input.plugin,
+  args: input.args,
+  name: Option.getOrUndefined(input.name)
 })

@@ -5,7 +5,7 @@
  * registered; the failure is logged as the Go nodes log it, `failed to register VM` with
  * the fields `vmID` and `error`, and the next `reload` tries it again.
  */
-import { ChainVm, type ChainVmConfig, type Errors as RuntimeErrors, VmRuntime } from "@vmre/runtime"
+import { ChainVm, type ChainVmConfig, Errors as RuntimeErrors, VmRuntime } from "@vmre/runtime"
 import { Context, Effect, Layer, PubSub, Ref, Semaphore, Stream } from "effect"
 import { InvalidVmAliases, PluginDirectoryInvalid, VmNotRegistered } from "./Errors.ts"
 import * as PluginDirectory from "./PluginDirectory.ts"
@@ -25,8 +25,10 @@ export interface RegisteredVm {
 export interface FailedVm {
   readonly vmId: string
   readonly path: string
-  /** The typed error's message, as logged. */
+  /** The error's short form, as logged (`handshake failed: timeout`). */
   readonly error: string
+  /** The typed error's full message: what happened and what to do. */
+  readonly detail: string
   readonly cause: RuntimeErrors.LaunchError | RuntimeErrors.VmCallError
 }
 
@@ -43,7 +45,10 @@ export type RegistryChange =
 export type DirectoryError = PluginDirectoryInvalid | InvalidVmAliases
 
 export interface VmRegistryOptions {
-  readonly pluginDir: string
+  /** The plugin directory; or, without one, `plugins` lists the plugin files. */
+  readonly pluginDir?: string | undefined
+  /** Plugin files registered as they are (e.g. one plugin for a dev chain); with `pluginDir`, added to its plugins. */
+  readonly plugins?: ReadonlyArray<PluginDirectory.PluginFile> | undefined
   /** `{"<vmID>": ["alias", …]}`; read again at every reload. */
   readonly aliasesFile?: string | undefined
   /** How probes launch (protocol versions, timeouts, env…); `path` and `name` come from the directory. */
@@ -124,10 +129,12 @@ const make = Effect.fnUntraced(function*(options: VmRegistryOptions) {
           return Effect.as(PubSub.publish(changes, { _tag: "Registered", vm }), { _tag: "Registered" as const, vm })
         },
         onFailure: (cause) => {
-          const failed: FailedVm = { vmId: plugin.vmId, path: plugin.path, error: cause.message, cause }
+          const error = RuntimeErrors.headline(cause)
+          const failed: FailedVm = { vmId: plugin.vmId, path: plugin.path, error, detail: cause.message, cause }
           return Effect.logError("failed to register VM").pipe(
-            Effect.annotateLogs({ vmID: plugin.vmId, error: cause.message }),
-            Effect.andThen(PubSub.publish(changes, { _tag: "RegistrationFailed", vmId: plugin.vmId, path: plugin.path, error: cause.message })),
+            Effect.annotateLogs({ vmID: plugin.vmId, error }),
+            Effect.andThen(Effect.logDebug(cause.message).pipe(Effect.annotateLogs({ vmID: plugin.vmId }))),
+            Effect.andThen(PubSub.publish(changes, { _tag: "RegistrationFailed", vmId: plugin.vmId, path: plugin.path, error })),
             Effect.as({ _tag: "Failed" as const, failed })
           )
         }
@@ -138,7 +145,8 @@ const make = Effect.fnUntraced(function*(options: VmRegistryOptions) {
     const aliases = options.aliasesFile === undefined ?
       PluginDirectory.noAliases :
       yield* PluginDirectory.readAliases(options.aliasesFile)
-    const scanned = yield* PluginDirectory.scan(options.pluginDir, aliases)
+    const fromDir = options.pluginDir === undefined ? { plugins: [], skipped: [] } : yield* PluginDirectory.scan(options.pluginDir, aliases)
+    const scanned = { plugins: [...fromDir.plugins, ...(options.plugins ?? [])], skipped: fromDir.skipped }
     yield* Ref.set(skipped, scanned.skipped)
     const known = new Set((yield* Ref.get(registered)).map((vm) => vm.vmId))
     const outcomes = yield* Effect.forEach(

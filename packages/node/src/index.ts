@@ -15,6 +15,7 @@ export { devNodeId, formatNodeId, LOCAL_NETWORK_ID, NodeConfig, type NodeConfigS
 export { NodeDatabase } from "./NodeDatabase.ts"
 export * as NodeFlavour from "./NodeFlavour.ts"
 export * as PluginDirectory from "./PluginDirectory.ts"
+export type { PluginFile, SkippedFile } from "./PluginDirectory.ts"
 export * as PrefixDatabase from "./PrefixDatabase.ts"
 export {
   ChainDataDirFailed,
@@ -25,6 +26,7 @@ export {
   type VmFactoryOptions
 } from "./VmFactory.ts"
 export {
+  type DirectoryError,
   type FailedVm,
   type RegisteredVm,
   type RegistryChange,

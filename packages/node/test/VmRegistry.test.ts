@@ -94,8 +94,10 @@ describe.skipIf(skipGo)("VmRegistry", () => {
         expect((yield* registry.lookup(goVm)).path).toBe(path.join(dir, `${goVm}.exe`))
 
         const failed = Object.fromEntries(report.failed.map((f) => [f.vmId, f.error]))
-        expect(failed[oldProtocolVm]).toMatch(/^handshake failed: protocol version mismatch node: 45 vm: 44\. /)
-        expect(failed[silentVm]).toMatch(/^handshake failed: timeout: /)
+        expect(failed[oldProtocolVm]).toBe("handshake failed: protocol version mismatch node: 45 vm: 44")
+        expect(failed[silentVm]).toBe("handshake failed: timeout")
+        const detail = report.failed.find((f) => f.vmId === oldProtocolVm)?.detail
+        expect(detail).toMatch(/^handshake failed: protocol version mismatch node: 45 vm: 44\. .* Use a plugin built for protocol 45/)
         expect(report.skipped.length).toBe(4)
         // The Go nodes' line: `failed to register VM` with the fields vmID and error.
         const seedLines = logs.lines.filter((line) => line.message === "failed to register VM")

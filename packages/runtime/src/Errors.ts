@@ -226,3 +226,23 @@ export type VmCallError = VmUnavailable | VmCallFailed | VmProcessExited | Inval
 
 /** The `vm.Error` enum values, as typed errors. */
 export type VmKnownError = NotFound | Closed | StateSyncNotImplemented
+
+/**
+ * The short form of a launch or call failure, as the Go nodes put it in their log fields
+ * (`handshake failed: timeout`, `handshake failed: protocol version mismatch node: 45 vm: 44`):
+ * for a log line's `error` field, next to the full message for the person who must act.
+ */
+export const headline = (error: LaunchError | VmCallError): string => {
+  switch (error._tag) {
+    case "HandshakeTimeout":
+      return (error.refusedSecrets ?? 0) > 0 ? "handshake failed: wrong launch secret" : "handshake failed: timeout"
+    case "ProtocolVersionMismatch":
+      return error.message.slice(0, error.message.indexOf(". "))
+    case "ProcessExitedBeforeHandshake":
+      return `handshake failed: vm process exited before the handshake (${describeExit({ code: error.exitCode, signal: error.signal })})`
+    case "InvalidVmAddress":
+      return `handshake failed: invalid vm address ${JSON.stringify(error.addr)}`
+    default:
+      return error.message.split("\n")[0]!
+  }
+}

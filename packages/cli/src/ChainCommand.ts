@@ -1,0 +1,205 @@
+/**
+ * `vmre chain PLUGIN`: a one-node dev chain. The plugin is registered (probe), started for a
+ * dev chain by the factory, and the chain runs as a single validator: the VM's build signal →
+ * BuildBlock → BlockVerify → SetPreference → BlockAccept. A VM that dies is relaunched and
+ * the chain goes on from its last accepted block. `--db DIR` keeps the chain across runs.
+ * Ctrl-C stops cleanly (exit 0) and prints the summary.
+ */
+import { Chain, type ChainStatus, NodeConfig, NodeDatabase, VmFactory, VmRegistry } from "@vmre/node"
+import { Lifecycle, VmRuntime } from "@vmre/runtime"
+import { Ids } from "@vmre/wire"
+import { Clock, Console, Effect, Exit, Layer, Option, Scope, Stream } from "effect"
+import { Argument, Flag } from "effect/cli"
+import { Command } from "effect/cli"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { ExitCode, Reported } from "./ExitCode.ts"
+import { launchOptionFlags, toLaunchOptions } from "./LaunchFlags.ts"
+import { print, tell, withLogLevel } from "./Output.ts"
+import { SignalStop } from "./SignalStop.ts"
+
+const utf8 = (text: string) => new TextEncoder().encode(text)
+
+/** The VM ID of a plugin file: its name if that is a CB58 VM ID, else one derived from the name. */
+export const devVmId = (plugin: string): string => {
+  const name = path.basename(plugin).replace(/\.[^.]*$/, "")
+  return Ids.idFromString(name) !== undefined ? name : Ids.toString(Ids.sha256(utf8(`vmre dev vm ${name}`)))
+}
+
+/** The dev chain of a VM: the same id every run, so that `--db` resumes it. */
+export const devChainId = (vmId: string): Ids.Id => Ids.Id.make(Ids.sha256(utf8(`vmre dev chain ${vmId}`)))
+
+const readFile = (flag: string, file: Option.Option<string>) =>
+  Option.match(file, {
+    onNone: () => Effect.succeed(new Uint8Array(0)),
+    onSome: (name) =>
+      Effect.try({
+        try: () => new Uint8Array(fs.readFileSync(name)),
+        catch: (error) => error
+      }).pipe(
+        Effect.catch((error) =>
+          Effect.andThen(tell(`vmre: cannot read --${flag} ${name}: ${String(error)}`), new Reported({ code: ExitCode.usage }))
+        )
+      )
+  })
+
+const ms = (millis: number) => `${millis < 10 ? millis.toFixed(1) : millis.toFixed(0)} ms`
+
+export const summaryJson = (status: ChainStatus) => ({
+  height: Number(status.height),
+  lastAccepted: status.lastAccepted,
+  blocksAccepted: status.blocksAccepted,
+  restarts: status.restarts
+})
+
+export const chain = Command.make(
+  "chain",
+  {
+    plugin: Argument.String("plugin").pipe(
+      Argument.withMetavar("PATH"),
+      Argument.withDescription("Path of the VM plugin executable")
+    ),
+    args: Argument.String("args").pipe(
+      Argument.withMetavar("ARG"),
+      Argument.withDescription("Arguments for the plugin (put them after -- if they start with -)"),
+      Argument.variadic()
+    ),
+    genesis: Flag.String("genesis").pipe(Flag.withMetavar("FILE"), Flag.withDescription("Genesis bytes of the chain"), Flag.optional),
+    config: Flag.String("config").pipe(Flag.withMetavar("FILE"), Flag.withDescription("Config bytes for the VM"), Flag.optional),
+    db: Flag.String("db").pipe(
+      Flag.withMetavar("DIR"),
+      Flag.withDescription("Keep the chain's database and data dir in DIR, to resume it in a later run (default: in memory)"),
+      Flag.optional
+    ),
+    untilHeight: Flag.Int("until-height").pipe(
+      Flag.withMetavar("H"),
+      Flag.withDescription("Stop once the block at height H is accepted (default: run until Ctrl-C)"),
+      Flag.filterMap((h) => (h >= 1 ? Option.some(h) : Option.none()), () => "a height of at least 1"),
+      Flag.optional
+    ),
+    json: Flag.Boolean("json").pipe(
+      Flag.withDescription(
+        "Progress on stderr; the last stdout line is one JSON object {height, lastAccepted, blocksAccepted, restarts}"
+      ),
+      Flag.withDefault(false)
+    ),
+    verbose: Flag.Boolean("verbose").pipe(
+      Flag.withDescription("Show every line the plugin writes (by default only its warnings and errors)"),
+      Flag.withDefault(false)
+    ),
+    ...(({ handshakeOnly: _, ...flags }) => flags)(launchOptionFlags)
+  },
+  Effect.fn("vmre chain")(function*(input) {
+    const pluginPath = path.resolve(input.plugin)
+    const vmId = devVmId(pluginPath)
+    const chainId = devChainId(vmId)
+    const genesis = yield* readFile("genesis", input.genesis)
+    const config = yield* readFile("config", input.config)
+    const dbDir = Option.map(input.db, (dir) => path.resolve(dir))
+    const dataRoot = Option.getOrElse(dbDir, () => fs.mkdtempSync(path.join(os.tmpdir(), "vmre-chain-")))
+    const launch = { ...toLaunchOptions({ ...input, handshakeOnly: false }), args: input.args }
+    const say = input.json ? tell : print
+    const signalStop = yield* SignalStop
+
+    const nodeLayer = VmFactory.layer({ launch }).pipe(
+      Layer.provideMerge(VmRegistry.layer({ plugins: [{ vmId, path: pluginPath }], launch })),
+      Layer.provideMerge(VmRuntime.layer),
+      Layer.provideMerge(Option.isSome(dbDir) ? NodeDatabase.layerLevel(path.join(dataRoot, "db")) : NodeDatabase.layerMemory),
+      Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: path.join(dataRoot, "chainData") }))
+    )
+
+    const program = Effect.gen(function*() {
+      const registered = yield* (yield* VmRegistry).report
+      const failure = registered.failed[0]
+      if (failure !== undefined) {
+        return yield* Effect.andThen(tell(failure.detail), new Reported({ code: ExitCode.pluginFailed }))
+      }
+      yield* say(
+        `vmre chain: ${pluginPath} (VM ${vmId}, ${registered.registered[0]?.version ?? "?"})\n` +
+          `  chain     ${Ids.toString(chainId)}\n` +
+          `  database  ${Option.isSome(dbDir) ? `${dataRoot} (kept)` : "in memory, this run only (--db DIR keeps it)"}`
+      )
+      let status: ChainStatus | undefined
+      const lifecycle = yield* Lifecycle
+      yield* lifecycle.events.pipe(
+        Stream.runForEach((event) => {
+          switch (event._tag) {
+            case "BlockAccepted":
+              return say(
+                `height ${String(event.height).padStart(6)}  ${event.id}  ` +
+                  (event.millis > 0 ? ms(event.millis) : "(accepted before the VM died)")
+              )
+            case "Restarting":
+              return tell(`vmre: the VM died (${event.reason}); relaunching it (restart ${event.attempt} in a row)`)
+            case "ChainResumed":
+              return tell(`vmre: the chain resumed at height ${event.height}`)
+            default:
+              return Effect.void
+          }
+        }),
+        Effect.forkScoped
+      )
+      const scope = yield* Scope.make()
+      const started = yield* Clock.currentTimeMillis
+      const running = yield* Chain.run({
+        chainId,
+        vm: vmId,
+        genesis,
+        config,
+        name: "dev",
+        untilHeight: Option.getOrUndefined(Option.map(input.untilHeight, BigInt))
+      }).pipe(
+        Scope.provide(scope),
+        Effect.onError(() => Scope.close(scope, Exit.void)),
+        Effect.catch((error) => Effect.andThen(tell(error.message), new Reported({ code: ExitCode.pluginFailed })))
+      )
+      status = yield* running.status
+      yield* say(`starting at height ${status.height}${status.height === 0n ? " (a new chain)" : ""}`)
+      const summary = Effect.gen(function*() {
+        yield* Scope.close(scope, Exit.void)
+        const final = status ?? (yield* running.status)
+        const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
+        yield* say(
+          `summary: height ${final.height}, last accepted ${final.lastAccepted}, ${final.blocksAccepted} block(s) ` +
+            `accepted in ${seconds.toFixed(1)} s, ${final.restarts} restart(s)`
+        )
+        if (input.json) yield* Console.log(JSON.stringify(summaryJson(final)))
+      })
+      yield* signalStop.set(true)
+      const outcome = yield* running.done.pipe(
+        Effect.tap(() => Effect.flatMap(running.status, (s) => Effect.sync(() => (status = s)))),
+        Effect.result,
+        Effect.onInterrupt(() => Effect.andThen(Effect.flatMap(running.status, (s) => Effect.sync(() => (status = s))), summary))
+      )
+      yield* signalStop.set(false)
+      status = yield* running.status
+      yield* summary
+      if (outcome._tag === "Failure") {
+        yield* tell(outcome.failure.message)
+        return yield* new Reported({ code: ExitCode.pluginFailed })
+      }
+    })
+
+    yield* program.pipe(
+      Effect.scoped,
+      Effect.provide(nodeLayer),
+      Effect.catchTag("DatabaseFailure", (error) =>
+        Effect.andThen(tell(`vmre: cannot open the database in ${dataRoot}: ${error.message}`), new Reported({ code: ExitCode.usage }))),
+      withLogLevel(input.verbose ? "All" : "Warn"),
+      Effect.ensuring(Option.isNone(dbDir) ? Effect.sync(() => fs.rmSync(dataRoot, { recursive: true, force: true })) : Effect.void)
+    )
+  })
+).pipe(
+  Command.withShortDescription("Run a one-node dev chain on a VM plugin"),
+  Command.withDescription(
+    "Run a one-node dev chain on a VM plugin: the node's registry, factory and chain, with this process as the " +
+      "only validator. Shows each accepted block; relaunches a VM that dies and goes on from the last accepted " +
+      "block. Ctrl-C stops it cleanly (exit 0). Exit code 1 if the VM fails to start or the chain halts."
+  ),
+  Command.withExamples([
+    { command: "vmre chain ./build/myvm", description: "A throwaway chain in memory" },
+    { command: "vmre chain ./build/myvm --db ./devchain --genesis genesis.json", description: "Keep the chain; run again to resume it" },
+    { command: "vmre chain ./build/myvm --until-height 10 --json", description: "Ten blocks, then one JSON line" }
+  ])
+)

@@ -1,0 +1,114 @@
+/** `vmre registry` and `vmre chain` as an operator runs them, on real plugins. */
+import { describe, expect, it } from "@effect/vitest"
+import { Ids } from "@vmre/wire"
+import { Effect } from "effect"
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { examplePlugin, fixture, goPlugin, isAlive, skipGo, start, vmre } from "./support.ts"
+
+const vmIdOf = (byte: number) => Ids.toString(new Uint8Array(32).fill(byte))
+
+const tempDir = (prefix: string) =>
+  Effect.acquireRelease(
+    Effect.sync(() => mkdtempSync(join(tmpdir(), prefix))),
+    (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
+  )
+
+/** An executable script (absolute paths only: plugins start with an empty environment). */
+const script = (file: string, body: string, mode = 0o755) => {
+  writeFileSync(file, `#!/bin/sh\n${body}\n`)
+  chmodSync(file, mode)
+}
+
+const lastLine = (text: string) => text.trimEnd().split("\n").at(-1) ?? ""
+
+describe.skipIf(skipGo)("vmre registry", () => {
+  it.live("prints the registered VMs, the nodes' line for each failure, the skipped files; exit 1", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("vmre-registry-")
+      script(join(dir, vmIdOf(1)), `exec ${examplePlugin}`)
+      // A Go plugin (grpc-go) built for protocol 44.
+      script(join(dir, vmIdOf(2)), `GO_PLUGIN_PROTOCOL=44 exec ${goPlugin}`)
+      script(join(dir, vmIdOf(3)), `FIXTURE_MODE=never-handshake exec ${process.execPath} ${fixture}`)
+      script(join(dir, vmIdOf(4)), `exec ${examplePlugin}`, 0o644)
+      script(join(dir, "README"), "")
+      writeFileSync(join(dir, "..", `${vmIdOf(1)}-aliases.json`), JSON.stringify({ [vmIdOf(1)]: ["payload"] }))
+      const aliases = ["--aliases", join(dir, "..", `${vmIdOf(1)}-aliases.json`)]
+
+      const text = yield* vmre(["registry", dir, ...aliases, "--handshake-timeout", "2s"], { timeoutMillis: 30_000 })
+      expect(text.code, text.stderr).toBe(1)
+      expect(text.stdout).toContain(`${dir}: 1 registered, 2 failed, 2 skipped\n`)
+      expect(text.stdout).toContain(`\n${vmIdOf(1)}\n  aliases:   payload\n  path:      ${join(dir, vmIdOf(1))}\n`)
+      expect(text.stdout).toContain("  protocol:  45 (avalanchego v1.14.2)\n  version:   payload-chain/")
+      expect(text.stdout).toContain(
+        `failed to register VM {"vmID": "${vmIdOf(2)}", "error": "handshake failed: protocol version mismatch node: 45 vm: 44"}\n`
+      )
+      expect(text.stdout).toContain(`failed to register VM {"vmID": "${vmIdOf(3)}", "error": "handshake failed: timeout"}\n`)
+      expect(text.stdout).toContain(`skipped ${join(dir, vmIdOf(4))}: not executable (chmod +x it)\n`)
+
+      // --protocol 44,45 registers the older plugin too; --json is one object.
+      const json = yield* vmre(["registry", dir, ...aliases, "--json", "--protocol", "44,45", "--handshake-timeout", "2s"], {
+        timeoutMillis: 30_000
+      })
+      expect(json.code).toBe(1)
+      const report = JSON.parse(json.stdout)
+      expect(Object.keys(report)).toEqual(["registered", "failed", "skipped"])
+      expect(report.registered).toEqual([
+        { vmID: vmIdOf(1), aliases: ["payload"], path: join(dir, vmIdOf(1)), protocolVersion: 45, version: expect.stringMatching(/^payload-chain\//) },
+        { vmID: vmIdOf(2), aliases: [], path: join(dir, vmIdOf(2)), protocolVersion: 44, version: expect.any(String) }
+      ].sort((a, b) => a.vmID.localeCompare(b.vmID)))
+      expect(report.failed).toEqual([
+        { vmID: vmIdOf(3), path: join(dir, vmIdOf(3)), error: "handshake failed: timeout", detail: expect.stringContaining("within 2000 ms") }
+      ])
+      expect(report.skipped.map((s: { path: string }) => s.path).sort()).toEqual([join(dir, "README"), join(dir, vmIdOf(4))].sort())
+    }).pipe(Effect.scoped), 90_000)
+
+  it.live("a missing directory is bad usage (exit 2)", () =>
+    Effect.gen(function*() {
+      const result = yield* vmre(["registry", "/nonexistent/plugins"])
+      expect(result.code).toBe(2)
+      expect(result.stderr).toContain(`plugin dir "/nonexistent/plugins" not found`)
+    }))
+})
+
+describe("vmre chain", () => {
+  it.live("grows the example VM's chain, keeps it with --db and resumes it in a second run", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("vmre-chain-")
+      const first = yield* vmre(["chain", examplePlugin, "--db", dir, "--until-height", "2", "--json"], { timeoutMillis: 30_000 })
+      expect(first.code, first.stderr).toBe(0)
+      const one = JSON.parse(first.stdout)
+      expect(one).toEqual({ height: 2, lastAccepted: expect.any(String), blocksAccepted: 2, restarts: 0 })
+      expect(first.stderr).toContain("starting at height 0 (a new chain)")
+      expect(first.stderr).toMatch(/height +1 +\w+ +\d+(\.\d)? ms/)
+
+      const second = yield* vmre(["chain", examplePlugin, "--db", dir, "--until-height", "4", "--json"], { timeoutMillis: 30_000 })
+      expect(second.code, second.stderr).toBe(0)
+      expect(JSON.parse(lastLine(second.stdout))).toMatchObject({ height: 4, blocksAccepted: 2 })
+      expect(second.stderr).toContain("starting at height 2\n")
+    }).pipe(Effect.scoped), 90_000)
+
+  it.live("survives kill -9 of its VM, and Ctrl-C stops it with a summary (exit 0)", () =>
+    Effect.gen(function*() {
+      const running = yield* start(["chain", examplePlugin, "--json", "--verbose"])
+      yield* running.waitForStderr((text) => /height +2 /.test(text), 20_000)
+      const vmPid = Number(/handshake with dev done[^\n]*pid: (\d+)/.exec(running.stderr())?.[1] ?? NaN)
+      const pid = Number.isNaN(vmPid) ? Number(/\[dev (\d+) /.exec(running.stderr())?.[1]) : vmPid
+      expect(isAlive(pid)).toBe(true)
+      process.kill(pid, "SIGKILL")
+      yield* running.waitForStderr((text) => text.includes("vmre: the chain resumed at height"), 20_000)
+      const resumedAt = Number(/resumed at height (\d+)/.exec(running.stderr())?.[1])
+      yield* running.waitForStderr((text) => new RegExp(`height +${resumedAt + 1} `).test(text), 20_000)
+      running.child.kill("SIGINT")
+      const finished = yield* running.finished(20_000)
+      expect(finished.code, finished.stderr).toBe(0)
+      const summary = JSON.parse(lastLine(finished.stdout))
+      expect(summary.restarts).toBe(1)
+      expect(summary.height).toBeGreaterThan(resumedAt)
+      // Every height once, in order, across the crash.
+      const heights = [...finished.stderr.matchAll(/^height +(\d+) /gm)].map((m) => Number(m[1]))
+      expect(heights).toEqual(Array.from({ length: heights.length }, (_, i) => i + 1))
+      expect(isAlive(pid)).toBe(false)
+    }).pipe(Effect.scoped), 90_000)
+})
