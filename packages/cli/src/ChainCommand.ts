@@ -6,7 +6,7 @@
  * Ctrl-C stops cleanly (exit 0) and prints the summary.
  */
 import { Chain, type ChainStatus, NodeConfig, NodeDatabase, VmFactory, VmRegistry } from "@vmre/node"
-import { Lifecycle, VmRuntime } from "@vmre/runtime"
+import { Attach, type ChainVmAttachConfig, type ChainVmConfig, Durations, Lifecycle, VmRuntime } from "@vmre/runtime"
 import { Ids } from "@vmre/wire"
 import { Clock, Console, Effect, Exit, Layer, Option, Scope, Stream } from "effect"
 import { Argument, Flag } from "effect/cli"
@@ -53,6 +53,152 @@ export const summaryJson = (status: ChainStatus) => ({
   restarts: status.restarts
 })
 
+/** The flags of a dev chain, for `vmre chain` and `vmre attach`. */
+const devChainFlags = {
+  genesis: Flag.String("genesis").pipe(Flag.withMetavar("FILE"), Flag.withDescription("Genesis bytes of the chain"), Flag.optional),
+  config: Flag.String("config").pipe(Flag.withMetavar("FILE"), Flag.withDescription("Config bytes for the VM"), Flag.optional),
+  db: Flag.String("db").pipe(
+    Flag.withMetavar("DIR"),
+    Flag.withDescription("Keep the chain's database and data dir in DIR, to resume it in a later run (default: in memory)"),
+    Flag.optional
+  ),
+  untilHeight: Flag.Int("until-height").pipe(
+    Flag.withMetavar("H"),
+    Flag.withDescription("Stop once the block at height H is accepted (default: run until Ctrl-C)"),
+    Flag.filterMap((h) => (h >= 1 ? Option.some(h) : Option.none()), () => "a height of at least 1"),
+    Flag.optional
+  ),
+  json: Flag.Boolean("json").pipe(
+    Flag.withDescription(
+      "Progress on stderr; the last stdout line is one JSON object {height, lastAccepted, blocksAccepted, restarts}"
+    ),
+    Flag.withDefault(false)
+  ),
+  verbose: Flag.Boolean("verbose").pipe(
+    Flag.withDescription("Show every line the plugin writes (by default only its warnings and errors)"),
+    Flag.withDefault(false)
+  )
+} as const
+
+interface DevChainInput {
+  readonly genesis: Option.Option<string>
+  readonly config: Option.Option<string>
+  readonly db: Option.Option<string>
+  readonly untilHeight: Option.Option<number>
+  readonly json: boolean
+  readonly verbose: boolean
+}
+
+/** Where the chain's VM comes from: a plugin file launched, or a plugin attached at an address. */
+type VmSource =
+  | { readonly _tag: "Plugin"; readonly path: string; readonly launch: Omit<ChainVmConfig, "path" | "name"> }
+  | { readonly _tag: "Attach"; readonly attach: Omit<ChainVmAttachConfig, "name"> }
+
+/** Runs a one-node dev chain until `--until-height`, Ctrl-C, or a failure (exit 1). */
+const devChain = Effect.fn("devChain")(function*(input: DevChainInput, source: VmSource) {
+  const vmId = source._tag === "Plugin" ? devVmId(source.path) : devVmId(`attached ${source.attach.listen}`)
+  const chainId = devChainId(vmId)
+  const genesis = yield* readFile("genesis", input.genesis)
+  const config = yield* readFile("config", input.config)
+  const dbDir = Option.map(input.db, (dir) => path.resolve(dir))
+  const dataRoot = Option.getOrElse(dbDir, () => fs.mkdtempSync(path.join(os.tmpdir(), "vmre-chain-")))
+  const say = input.json ? tell : print
+  const signalStop = yield* SignalStop
+
+  const nodeLayer = (source._tag === "Plugin" ?
+    VmFactory.layer({ launch: source.launch }).pipe(
+      Layer.provideMerge(VmRegistry.layer({ plugins: [{ vmId, path: source.path }], launch: source.launch }))
+    ) :
+    VmFactory.layer({ attach: source.attach }).pipe(Layer.provideMerge(VmRegistry.layerTest([])))).pipe(
+    Layer.provideMerge(VmRuntime.layer),
+    Layer.provideMerge(Option.isSome(dbDir) ? NodeDatabase.layerLevel(path.join(dataRoot, "db")) : NodeDatabase.layerMemory),
+    Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: path.join(dataRoot, "chainData") }))
+  )
+
+  const program = Effect.gen(function*() {
+    const registered = yield* (yield* VmRegistry).report
+    const failure = registered.failed[0]
+    if (failure !== undefined) {
+      return yield* Effect.andThen(tell(failure.detail), new Reported({ code: ExitCode.pluginFailed }))
+    }
+    yield* say(
+      (source._tag === "Plugin" ?
+        `vmre chain: ${source.path} (VM ${vmId}, ${registered.registered[0]?.version ?? "?"})\n` :
+        `vmre attach: waiting at ${source.attach.listen} for a plugin started with VM_RUNTIME_ENGINE_ADDR=${source.attach.listen}\n`) +
+        `  chain     ${Ids.toString(chainId)}\n` +
+        `  database  ${Option.isSome(dbDir) ? `${dataRoot} (kept)` : "in memory, this run only (--db DIR keeps it)"}`
+    )
+    let status: ChainStatus | undefined
+    const lifecycle = yield* Lifecycle
+    yield* lifecycle.events.pipe(
+      Stream.runForEach((event) => {
+        switch (event._tag) {
+          case "BlockAccepted":
+            return say(
+              `height ${String(event.height).padStart(6)}  ${event.id}  ` +
+                (event.millis > 0 ? ms(event.millis) : "(accepted before the VM died)")
+            )
+          case "Restarting":
+            return tell(`vmre: the VM died (${event.reason}); relaunching it (restart ${event.attempt} in a row)`)
+          case "ChainResumed":
+            return tell(`vmre: the chain resumed at height ${event.height}`)
+          default:
+            return Effect.void
+        }
+      }),
+      Effect.forkScoped
+    )
+    const scope = yield* Scope.make()
+    const started = yield* Clock.currentTimeMillis
+    const running = yield* Chain.run({
+      chainId,
+      vm: vmId,
+      genesis,
+      config,
+      name: "dev",
+      untilHeight: Option.getOrUndefined(Option.map(input.untilHeight, BigInt))
+    }).pipe(
+      Scope.provide(scope),
+      Effect.onError(() => Scope.close(scope, Exit.void)),
+      Effect.catch((error) => Effect.andThen(tell(error.message), new Reported({ code: ExitCode.pluginFailed })))
+    )
+    status = yield* running.status
+    yield* say(`starting at height ${status.height}${status.height === 0n ? " (a new chain)" : ""}`)
+    const summary = Effect.gen(function*() {
+      yield* Scope.close(scope, Exit.void)
+      const final = status ?? (yield* running.status)
+      const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
+      yield* say(
+        `summary: height ${final.height}, last accepted ${final.lastAccepted}, ${final.blocksAccepted} block(s) ` +
+          `accepted in ${seconds.toFixed(1)} s, ${final.restarts} restart(s)`
+      )
+      if (input.json) yield* Console.log(JSON.stringify(summaryJson(final)))
+    })
+    yield* signalStop.set(true)
+    const outcome = yield* running.done.pipe(
+      Effect.tap(() => Effect.flatMap(running.status, (s) => Effect.sync(() => (status = s)))),
+      Effect.result,
+      Effect.onInterrupt(() => Effect.andThen(Effect.flatMap(running.status, (s) => Effect.sync(() => (status = s))), summary))
+    )
+    yield* signalStop.set(false)
+    status = yield* running.status
+    yield* summary
+    if (outcome._tag === "Failure") {
+      yield* tell(outcome.failure.message)
+      return yield* new Reported({ code: ExitCode.pluginFailed })
+    }
+  })
+
+  yield* program.pipe(
+    Effect.scoped,
+    Effect.provide(nodeLayer),
+    Effect.catchTag("DatabaseFailure", (error) =>
+      Effect.andThen(tell(`vmre: cannot open the database in ${dataRoot}: ${error.message}`), new Reported({ code: ExitCode.usage }))),
+    withLogLevel(input.verbose ? "All" : "Warn"),
+    Effect.ensuring(Option.isNone(dbDir) ? Effect.sync(() => fs.rmSync(dataRoot, { recursive: true, force: true })) : Effect.void)
+  )
+})
+
 export const chain = Command.make(
   "chain",
   {
@@ -65,130 +211,15 @@ export const chain = Command.make(
       Argument.withDescription("Arguments for the plugin (put them after -- if they start with -)"),
       Argument.variadic()
     ),
-    genesis: Flag.String("genesis").pipe(Flag.withMetavar("FILE"), Flag.withDescription("Genesis bytes of the chain"), Flag.optional),
-    config: Flag.String("config").pipe(Flag.withMetavar("FILE"), Flag.withDescription("Config bytes for the VM"), Flag.optional),
-    db: Flag.String("db").pipe(
-      Flag.withMetavar("DIR"),
-      Flag.withDescription("Keep the chain's database and data dir in DIR, to resume it in a later run (default: in memory)"),
-      Flag.optional
-    ),
-    untilHeight: Flag.Int("until-height").pipe(
-      Flag.withMetavar("H"),
-      Flag.withDescription("Stop once the block at height H is accepted (default: run until Ctrl-C)"),
-      Flag.filterMap((h) => (h >= 1 ? Option.some(h) : Option.none()), () => "a height of at least 1"),
-      Flag.optional
-    ),
-    json: Flag.Boolean("json").pipe(
-      Flag.withDescription(
-        "Progress on stderr; the last stdout line is one JSON object {height, lastAccepted, blocksAccepted, restarts}"
-      ),
-      Flag.withDefault(false)
-    ),
-    verbose: Flag.Boolean("verbose").pipe(
-      Flag.withDescription("Show every line the plugin writes (by default only its warnings and errors)"),
-      Flag.withDefault(false)
-    ),
+    ...devChainFlags,
     ...(({ handshakeOnly: _, ...flags }) => flags)(launchOptionFlags)
   },
   Effect.fn("vmre chain")(function*(input) {
-    const pluginPath = path.resolve(input.plugin)
-    const vmId = devVmId(pluginPath)
-    const chainId = devChainId(vmId)
-    const genesis = yield* readFile("genesis", input.genesis)
-    const config = yield* readFile("config", input.config)
-    const dbDir = Option.map(input.db, (dir) => path.resolve(dir))
-    const dataRoot = Option.getOrElse(dbDir, () => fs.mkdtempSync(path.join(os.tmpdir(), "vmre-chain-")))
-    const launch = { ...toLaunchOptions({ ...input, handshakeOnly: false }), args: input.args }
-    const say = input.json ? tell : print
-    const signalStop = yield* SignalStop
-
-    const nodeLayer = VmFactory.layer({ launch }).pipe(
-      Layer.provideMerge(VmRegistry.layer({ plugins: [{ vmId, path: pluginPath }], launch })),
-      Layer.provideMerge(VmRuntime.layer),
-      Layer.provideMerge(Option.isSome(dbDir) ? NodeDatabase.layerLevel(path.join(dataRoot, "db")) : NodeDatabase.layerMemory),
-      Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: path.join(dataRoot, "chainData") }))
-    )
-
-    const program = Effect.gen(function*() {
-      const registered = yield* (yield* VmRegistry).report
-      const failure = registered.failed[0]
-      if (failure !== undefined) {
-        return yield* Effect.andThen(tell(failure.detail), new Reported({ code: ExitCode.pluginFailed }))
-      }
-      yield* say(
-        `vmre chain: ${pluginPath} (VM ${vmId}, ${registered.registered[0]?.version ?? "?"})\n` +
-          `  chain     ${Ids.toString(chainId)}\n` +
-          `  database  ${Option.isSome(dbDir) ? `${dataRoot} (kept)` : "in memory, this run only (--db DIR keeps it)"}`
-      )
-      let status: ChainStatus | undefined
-      const lifecycle = yield* Lifecycle
-      yield* lifecycle.events.pipe(
-        Stream.runForEach((event) => {
-          switch (event._tag) {
-            case "BlockAccepted":
-              return say(
-                `height ${String(event.height).padStart(6)}  ${event.id}  ` +
-                  (event.millis > 0 ? ms(event.millis) : "(accepted before the VM died)")
-              )
-            case "Restarting":
-              return tell(`vmre: the VM died (${event.reason}); relaunching it (restart ${event.attempt} in a row)`)
-            case "ChainResumed":
-              return tell(`vmre: the chain resumed at height ${event.height}`)
-            default:
-              return Effect.void
-          }
-        }),
-        Effect.forkScoped
-      )
-      const scope = yield* Scope.make()
-      const started = yield* Clock.currentTimeMillis
-      const running = yield* Chain.run({
-        chainId,
-        vm: vmId,
-        genesis,
-        config,
-        name: "dev",
-        untilHeight: Option.getOrUndefined(Option.map(input.untilHeight, BigInt))
-      }).pipe(
-        Scope.provide(scope),
-        Effect.onError(() => Scope.close(scope, Exit.void)),
-        Effect.catch((error) => Effect.andThen(tell(error.message), new Reported({ code: ExitCode.pluginFailed })))
-      )
-      status = yield* running.status
-      yield* say(`starting at height ${status.height}${status.height === 0n ? " (a new chain)" : ""}`)
-      const summary = Effect.gen(function*() {
-        yield* Scope.close(scope, Exit.void)
-        const final = status ?? (yield* running.status)
-        const seconds = ((yield* Clock.currentTimeMillis) - started) / 1000
-        yield* say(
-          `summary: height ${final.height}, last accepted ${final.lastAccepted}, ${final.blocksAccepted} block(s) ` +
-            `accepted in ${seconds.toFixed(1)} s, ${final.restarts} restart(s)`
-        )
-        if (input.json) yield* Console.log(JSON.stringify(summaryJson(final)))
-      })
-      yield* signalStop.set(true)
-      const outcome = yield* running.done.pipe(
-        Effect.tap(() => Effect.flatMap(running.status, (s) => Effect.sync(() => (status = s)))),
-        Effect.result,
-        Effect.onInterrupt(() => Effect.andThen(Effect.flatMap(running.status, (s) => Effect.sync(() => (status = s))), summary))
-      )
-      yield* signalStop.set(false)
-      status = yield* running.status
-      yield* summary
-      if (outcome._tag === "Failure") {
-        yield* tell(outcome.failure.message)
-        return yield* new Reported({ code: ExitCode.pluginFailed })
-      }
+    yield* devChain(input, {
+      _tag: "Plugin",
+      path: path.resolve(input.plugin),
+      launch: { ...toLaunchOptions({ ...input, handshakeOnly: false }), args: input.args }
     })
-
-    yield* program.pipe(
-      Effect.scoped,
-      Effect.provide(nodeLayer),
-      Effect.catchTag("DatabaseFailure", (error) =>
-        Effect.andThen(tell(`vmre: cannot open the database in ${dataRoot}: ${error.message}`), new Reported({ code: ExitCode.usage }))),
-      withLogLevel(input.verbose ? "All" : "Warn"),
-      Effect.ensuring(Option.isNone(dbDir) ? Effect.sync(() => fs.rmSync(dataRoot, { recursive: true, force: true })) : Effect.void)
-    )
   })
 ).pipe(
   Command.withShortDescription("Run a one-node dev chain on a VM plugin"),
@@ -201,5 +232,48 @@ export const chain = Command.make(
     { command: "vmre chain ./build/myvm", description: "A throwaway chain in memory" },
     { command: "vmre chain ./build/myvm --db ./devchain --genesis genesis.json", description: "Keep the chain; run again to resume it" },
     { command: "vmre chain ./build/myvm --until-height 10 --json", description: "Ten blocks, then one JSON line" }
+  ])
+)
+
+export const attach = Command.make(
+  "attach",
+  {
+    listen: Flag.String("listen").pipe(
+      Flag.withMetavar("HOST:PORT"),
+      Flag.withDescription("The engine address to wait at; start the plugin with VM_RUNTIME_ENGINE_ADDR=HOST:PORT"),
+      Flag.filterMap(
+        (text) => Option.fromNullishOr(Attach.parseListenAddress(text) === undefined ? undefined : text),
+        () => "HOST:PORT, e.g. 127.0.0.1:9650"
+      )
+    ),
+    protocol: launchOptionFlags.protocol,
+    handshakeTimeout: Flag.String("handshake-timeout").pipe(
+      Flag.withMetavar("DURATION"),
+      Flag.withDescription("How long to wait for the plugin to be started and call Initialize (default 10m)"),
+      Flag.filterMap(Durations.parse, () => Durations.HINT),
+      Flag.optional
+    ),
+    ...devChainFlags
+  },
+  Effect.fn("vmre attach")(function*(input) {
+    yield* devChain(input, {
+      _tag: "Attach",
+      attach: {
+        listen: input.listen,
+        protocolVersion: Option.getOrUndefined(input.protocol),
+        handshakeTimeout: Option.getOrUndefined(input.handshakeTimeout)
+      }
+    })
+  })
+).pipe(
+  Command.withShortDescription("Run a dev chain on a plugin started by hand (e.g. under a debugger)"),
+  Command.withDescription(
+    "Attach mode: listen at HOST:PORT and wait for a VM plugin that you start yourself (under a debugger, " +
+      "with VM_RUNTIME_ENGINE_ADDR=HOST:PORT) to call Initialize; then run a dev chain on it as `vmre chain` " +
+      "does. vmre never signals the plugin: stopping is the Shutdown call only. If the plugin goes away, vmre " +
+      "waits at HOST:PORT again and the chain resumes when you restart it."
+  ),
+  Command.withExamples([
+    { command: "vmre attach --listen 127.0.0.1:9650", description: "Then: VM_RUNTIME_ENGINE_ADDR=127.0.0.1:9650 dlv exec ./myvm" }
   ])
 )

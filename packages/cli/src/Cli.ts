@@ -20,7 +20,7 @@ import { launchFlags, toLaunchConfig } from "./LaunchFlags.ts"
 import * as Log from "./Log.ts"
 import { print, tell, withLogLevel } from "./Output.ts"
 import { ExitCode, Reported } from "./ExitCode.ts"
-import { chain } from "./ChainCommand.ts"
+import { attach, chain } from "./ChainCommand.ts"
 import { pack } from "./PackCommand.ts"
 import { registry } from "./RegistryCommand.ts"
 import * as Report from "./Report.ts"
@@ -240,6 +240,6 @@ const run = Command.make(
 
 export const vmre = Command.make("vmre").pipe(
   Command.withDescription("Launch and check rpcchainvm VM plugins as avalanchego and luxd do"),
-  Command.withSubcommands([check, run, registry, chain, pack]),
+  Command.withSubcommands([check, run, registry, chain, attach, pack]),
   Command.withGlobalFlags([Log.LogFormatFlag])
 )

@@ -14,6 +14,7 @@
 import { RpcDbServer } from "@vmre/rpcdb"
 import {
   ChainVm,
+  type ChainVmAttachConfig,
   type ChainVmClient,
   type ChainVmConfig,
   type Errors as RuntimeErrors,
@@ -50,7 +51,8 @@ export interface ChainSpec {
 export interface ChainVmInstance {
   readonly client: ChainVmClient
   readonly vm: VmInstance
-  readonly registered: RegisteredVm
+  /** The registered VM launched; undefined in attach mode. */
+  readonly registered: RegisteredVm | undefined
   /** What `Initialize` reported: the chain's last accepted block. */
   readonly lastAccepted: LastAccepted
   readonly chainDataDir: string
@@ -72,6 +74,7 @@ export class ChainDataDirFailed extends Schema.TaggedError<ChainDataDirFailed>()
 export type CreateError =
   | VmNotRegistered
   | RuntimeErrors.LaunchError
+  | RuntimeErrors.AttachError
   | RuntimeErrors.VmCallError
   | GrpcServer.ServerListenError
   | ChainDataDirFailed
@@ -79,6 +82,11 @@ export type CreateError =
 export interface VmFactoryOptions {
   /** How chain VMs are launched (protocol versions, timeouts, env, call timeouts…). */
   readonly launch?: Omit<ChainVmConfig, "path" | "name"> | undefined
+  /**
+   * Attach mode: instead of launching the chain's registered VM, wait at `listen` for a plugin
+   * started by hand (e.g. under a debugger) and use it; it is never signalled.
+   */
+  readonly attach?: Omit<ChainVmAttachConfig, "name"> | undefined
 }
 
 export class VmFactory extends Context.Service<VmFactory, {
@@ -96,10 +104,10 @@ export class VmFactory extends Context.Service<VmFactory, {
         const node = yield* NodeConfig
 
         const create = Effect.fn("VmFactory.create")(function*(chain: ChainSpec) {
-          const registered = yield* registry.lookup(chain.vm)
+          const registered = options.attach === undefined ? yield* registry.lookup(chain.vm) : undefined
           const chainText = Ids.toString(chain.chainId)
           const name = chain.name ?? chainText
-          yield* Effect.annotateCurrentSpan({ chain: name, vmID: registered.vmId })
+          yield* Effect.annotateCurrentSpan({ chain: name, vmID: registered?.vmId ?? chain.vm })
 
           const chainDataDir = path.join(node.chainDataRoot, chainText)
           yield* Effect.tryPromise({
@@ -112,11 +120,14 @@ export class VmFactory extends Context.Service<VmFactory, {
           const db = yield* RpcDbServer.serve(database)
           const callbacks = yield* GrpcServer.serve((router) => Health.register(router))
 
-          const { client, vm } = yield* ChainVm.launch({
-            ...options.launch,
-            path: registered.path,
-            name
-          }).pipe(Effect.provideService(VmRuntime, runtime))
+          const started: Effect.Effect<
+            { readonly client: ChainVmClient; readonly vm: VmInstance },
+            RuntimeErrors.LaunchError | RuntimeErrors.AttachError,
+            VmRuntime | Scope.Scope
+          > = registered === undefined ?
+            ChainVm.attach({ ...options.attach!, name }) :
+            ChainVm.launch({ ...options.launch, path: registered.path, name })
+          const { client, vm } = yield* Effect.provideService(started, VmRuntime, runtime)
           const lastAccepted = yield* client.initialize({
             networkId: node.networkId,
             subnetId: chain.subnetId ?? Ids.emptyId,

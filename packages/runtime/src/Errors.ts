@@ -13,7 +13,11 @@ export const ProcessExit = Schema.Struct({
 export type ProcessExit = typeof ProcessExit.Type
 
 export const describeExit = (exit: ProcessExit): string =>
-  exit.signal !== null ? `killed by ${exit.signal}` : `exit code ${exit.code}`
+  exit.signal !== null ?
+    `killed by ${exit.signal}` :
+    exit.code !== null ?
+    `exit code ${exit.code}` :
+    "gone (an attached plugin: its exit status is its own terminal's)"
 
 const tail = (lines: ReadonlyArray<string>): string =>
   lines.length === 0 ? "" : `\nlast stderr lines:\n  ${lines.join("\n  ")}`
@@ -36,6 +40,18 @@ export class HandshakeTimeout extends Schema.TaggedError<HandshakeTimeout>()("Ha
       `handshake failed: timeout: ${this.path} (pid ${this.pid}) did not call vm.runtime.Runtime/Initialize ` +
       `within ${this.timeoutMillis} ms. Is it an rpcchainvm plugin, and does it read the engine address ` +
       `from one of the env vars vmre sets?${tail(this.stderrTail)}`
+  }
+}
+
+/** Attach mode: no plugin called `Initialize` at the engine address in time. */
+export class AttachTimeout extends Schema.TaggedError<AttachTimeout>()("AttachTimeout", {
+  address: Schema.String,
+  timeoutMillis: Schema.Number
+}) {
+  override get message() {
+    return `handshake failed: timeout: no plugin called vm.runtime.Runtime/Initialize at ${this.address} within ` +
+      `${this.timeoutMillis} ms. Start the plugin with VM_RUNTIME_ENGINE_ADDR=${this.address} (or ` +
+      `AVALANCHE_VM_RUNTIME_ENGINE_ADDR / LUX_VM_RUNTIME_ENGINE_ADDR) in its environment.`
   }
 }
 
@@ -122,6 +138,9 @@ export class RuntimeServerFailed extends Schema.TaggedError<RuntimeServerFailed>
     return `cannot start the vm.runtime.Runtime server: ${this.reason}`
   }
 }
+
+/** Everything `VmRuntime.attach` can fail with. */
+export type AttachError = AttachTimeout | ProtocolVersionMismatch | InvalidVmAddress | RuntimeServerFailed
 
 /** Everything `VmRuntime.launch` can fail with. */
 export type LaunchError =
@@ -232,10 +251,12 @@ export type VmKnownError = NotFound | Closed | StateSyncNotImplemented
  * (`handshake failed: timeout`, `handshake failed: protocol version mismatch node: 45 vm: 44`):
  * for a log line's `error` field, next to the full message for the person who must act.
  */
-export const headline = (error: LaunchError | VmCallError): string => {
+export const headline = (error: LaunchError | AttachError | VmCallError): string => {
   switch (error._tag) {
     case "HandshakeTimeout":
       return (error.refusedSecrets ?? 0) > 0 ? "handshake failed: wrong launch secret" : "handshake failed: timeout"
+    case "AttachTimeout":
+      return "handshake failed: timeout"
     case "ProtocolVersionMismatch":
       return error.message.slice(0, error.message.indexOf(". "))
     case "ProcessExitedBeforeHandshake":

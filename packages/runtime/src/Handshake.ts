@@ -131,6 +131,9 @@ export class Handshake extends Context.Service<Handshake, {
      * local process cannot take the launch over by calling first.
      */
     readonly secret?: string | undefined
+    /** Where to listen (attach mode's fixed engine address); default `127.0.0.1` on a free port. */
+    readonly host?: string | undefined
+    readonly port?: number | undefined
   }) => Effect.Effect<PendingHandshake, RuntimeServerFailed, Scope.Scope>
 }>()("@vmre/runtime/Handshake") {
   /** The Connect (gRPC over h2c) implementation on `127.0.0.1:0`. */
@@ -155,7 +158,10 @@ export class Handshake extends Context.Service<Handshake, {
               )
             )
         })
-      }).pipe(Effect.mapError((error) => new RuntimeServerFailed({ reason: error.reason })))
+      }, {
+        ...(options.host === undefined ? {} : { host: options.host }),
+        ...(options.port === undefined ? {} : { port: options.port })
+      }).pipe(Effect.mapError((error) => new RuntimeServerFailed({ reason: error.message })))
       return { address: server.address, initialized: initializer.initialized, refusedSecrets: Effect.sync(() => refused) }
     })
   })

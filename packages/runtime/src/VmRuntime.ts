@@ -6,10 +6,14 @@
 import { Clock, Config, Context, Duration, Effect, Exit, Layer, Metric, Schema, Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import * as path from "node:path"
+import * as Attach from "./Attach.ts"
 import {
+  type AttachError,
+  AttachTimeout,
   HandshakeTimeout,
   type LaunchError,
-  ProcessExitedBeforeHandshake
+  ProcessExitedBeforeHandshake,
+  RuntimeServerFailed
 } from "./Errors.ts"
 import { EngineEnv, ProtocolVersion } from "@vmre/wire"
 import * as Checksum from "./Checksum.ts"
@@ -51,6 +55,17 @@ export interface LaunchConfig {
    * avalanchego or luxd do not send it.
    */
   readonly requireSecret?: boolean | undefined
+}
+
+/** Attach mode: wait at a fixed engine address for a plugin started by hand (see `Attach`). */
+export interface AttachConfig {
+  /** `HOST:PORT` to listen on: what the plugin's engine address env var must say. */
+  readonly listen: string
+  /** A short name for logs; default `attached@HOST:PORT`. */
+  readonly name?: string | undefined
+  readonly protocolVersion?: ProtocolVersion.Accepted | undefined
+  /** How long to wait for the person to start the plugin (default 10 minutes). */
+  readonly handshakeTimeout?: Duration.Input | undefined
 }
 
 /** A running VM plugin that completed its handshake: its process handle and what it reported. */
@@ -115,6 +130,11 @@ export class VmRuntime extends Context.Service<VmRuntime, {
    * scope closes (or `stop`); a failed launch leaves nothing running.
    */
   readonly launch: (config: LaunchConfig) => Effect.Effect<VmInstance, LaunchError, Scope.Scope>
+  /**
+   * Attach mode: listens on `config.listen` until a plugin started by hand calls `Initialize`,
+   * then gives it back as a launched one; closing the scope never signals it.
+   */
+  readonly attach: (config: AttachConfig) => Effect.Effect<VmInstance, AttachError, Scope.Scope>
 }>()("@vmre/runtime/VmRuntime") {
   /** The runtime without its dependencies: provide Handshake, VmProcess, VmRuntimeConfig and Lifecycle. */
   static readonly layerNoDeps = Layer.effect(
@@ -242,7 +262,47 @@ export class VmRuntime extends Context.Service<VmRuntime, {
           Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(launchScope, exit))
         )
       })
-      return VmRuntime.of({ launch })
+
+      const attach = Effect.fn("VmRuntime.attach")(function*(config: AttachConfig) {
+        const name = config.name ?? `attached@${config.listen}`
+        const listen = Attach.parseListenAddress(config.listen)
+        if (listen === undefined) {
+          return yield* new RuntimeServerFailed({ reason: `${JSON.stringify(config.listen)} is not HOST:PORT` })
+        }
+        const protocolVersion = config.protocolVersion ?? defaults.protocolVersion
+        const timeout = Duration.fromInputUnsafe(config.handshakeTimeout ?? Duration.minutes(10))
+        const serverScope = yield* Scope.fork(yield* Effect.scope)
+        const pending = yield* handshake.listen({ protocolVersion, path: name, host: listen.host, port: listen.port }).pipe(
+          Scope.provide(serverScope)
+        )
+        yield* Effect.logInfo(`waiting for a plugin to call Initialize at ${config.listen}`)
+        const [handshakeDuration, result] = yield* pending.initialized.pipe(
+          Effect.timeoutOrElse({
+            duration: timeout,
+            orElse: () => Effect.fail(new AttachTimeout({ address: config.listen, timeoutMillis: Duration.toMillis(timeout) }))
+          }),
+          Effect.timed,
+          Effect.ensuring(Scope.close(serverScope, Exit.void))
+        )
+        const handle = yield* Attach.attachedHandle(result.vmAddr)
+        yield* lifecycle.publish({
+          _tag: "Ready",
+          name,
+          pid: handle.pid,
+          vmAddr: result.vmAddr,
+          protocolVersion: result.protocolVersion,
+          handshakeMillis: Duration.toMillis(handshakeDuration)
+        })
+        return {
+          ...handle,
+          name,
+          path: name,
+          vmAddr: result.vmAddr,
+          protocolVersion: result.protocolVersion,
+          handshakeDuration
+        } satisfies VmInstance
+      })
+      return VmRuntime.of({ launch, attach })
     })
   )
 

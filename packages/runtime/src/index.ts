@@ -7,6 +7,7 @@
  */
 import { Ids } from "@vmre/wire"
 
+export * as Attach from "./Attach.ts"
 export * as Checksum from "./Checksum.ts"
 export * as Durations from "./Durations.ts"
 export * as Errors from "./Errors.ts"
@@ -14,12 +15,12 @@ export * as Handshake from "./Handshake.ts"
 export { Lifecycle, type LifecycleEvent } from "./Lifecycle.ts"
 export * as PluginLog from "./PluginLog.ts"
 export { EngineEnv, ProtocolVersion } from "@vmre/wire"
-export { type LaunchConfig, type VmInstance, VmRuntime, VmRuntimeConfig } from "./VmRuntime.ts"
+export { type AttachConfig, type LaunchConfig, type VmInstance, VmRuntime, VmRuntimeConfig } from "./VmRuntime.ts"
 export * as Supervisor from "./Supervisor.ts"
 export * as VmProcess from "./VmProcess.ts"
 
 // The typed client of a plugin's vm.VM service, and the ids it speaks in.
-export { type ChainVmConfig, type ConnectOptions, ChainVm, CurrentVm } from "./chainvm/ChainVm.ts"
+export { type ChainVmAttachConfig, type ChainVmConfig, type ConnectOptions, ChainVm, CurrentVm } from "./chainvm/ChainVm.ts"
 export { type Call, type ClientOptions, type KeepaliveOptions } from "./chainvm/Call.ts"
 export { type ChainVmClient } from "./chainvm/Client.ts"
 export type {

@@ -13,10 +13,11 @@ import type * as net from "node:net"
 
 export class ServerListenError extends Schema.TaggedError<ServerListenError>()("ServerListenError", {
   host: Schema.String,
-  reason: Schema.String
+  reason: Schema.String,
+  port: Schema.optional(Schema.Int)
 }) {
   override get message() {
-    return `cannot listen on ${this.host}:0: ${this.reason}`
+    return `cannot listen on ${this.host}:${this.port ?? 0}: ${this.reason}`
   }
 }
 
@@ -28,6 +29,8 @@ export interface GrpcServer {
 
 export interface GrpcServerOptions {
   readonly host?: string
+  /** A fixed port (e.g. attach mode's engine address); default 0, any free port. */
+  readonly port?: number
   /** How long a graceful close may wait for in-flight calls before sessions are destroyed. */
   readonly closeGrace?: Duration.Input
   /**
@@ -152,9 +155,10 @@ export const serve = (
           session.on("error", () => session.destroy())
         })
         server.on("sessionError", () => {})
-        const onError = (error: Error) => resume(Effect.fail(new ServerListenError({ host, reason: error.message })))
+        const onError = (error: Error) =>
+          resume(Effect.fail(new ServerListenError({ host, reason: error.message, ...(options.port ? { port: options.port } : {}) })))
         server.once("error", onError)
-        server.listen(0, host, () => {
+        server.listen(options.port ?? 0, host, () => {
           server.off("error", onError)
           server.on("error", () => {})
           const address = server.address()

@@ -21,9 +21,9 @@ import { type ConnectRouter, createRouterTransport, type ServiceImpl, type Trans
 import * as pb from "@vmre/proto/vm/vm_pb"
 import { GrpcClient } from "@vmre/transport"
 import { type Config, Context, Duration, Effect, Layer, Option, type Scope } from "effect"
-import { type LaunchError, VmUnavailable } from "../Errors.ts"
+import { type AttachError, type LaunchError, VmUnavailable } from "../Errors.ts"
 import type { VmProcessHandle } from "../VmProcess.ts"
-import { type LaunchConfig, type VmInstance, VmRuntime } from "../VmRuntime.ts"
+import { type AttachConfig, type LaunchConfig, type VmInstance, VmRuntime } from "../VmRuntime.ts"
 import type { ClientOptions } from "./Call.ts"
 import { type ChainVmClient, makeClient } from "./Client.ts"
 
@@ -36,6 +36,10 @@ export interface ConnectOptions extends ClientOptions {
 
 export interface ChainVmConfig extends LaunchConfig, ClientOptions {
   /** Bound on the `Shutdown` call of the stop sequence (default 5 s). */
+  readonly shutdownTimeout?: Duration.Input | undefined
+}
+
+export interface ChainVmAttachConfig extends AttachConfig, ClientOptions {
   readonly shutdownTimeout?: Duration.Input | undefined
 }
 
@@ -97,12 +101,11 @@ const stopSequence = (client: ChainVmClient, vm: VmInstance, shutdownTimeout: Du
     )
   }).pipe(Effect.catchCause((cause) => Effect.logWarning(`stopping ${vm.name}: Shutdown call failed`, cause)))
 
-const launch = Effect.fnUntraced(function*(config: ChainVmConfig) {
-  const runtime = yield* VmRuntime
-  // The process's scope is a child of this scope, forked now: everything added below is
-  // finalized before it (last in, first out), so the order on close is Shutdown, close
-  // the connection, then SIGTERM, grace, SIGKILL.
-  const vm = yield* runtime.launch(config)
+/** A client of a plugin that completed its handshake, whose close runs the stop sequence. */
+const connect = Effect.fnUntraced(function*(
+  vm: VmInstance,
+  config: ClientOptions & { readonly shutdownTimeout?: Duration.Input | undefined }
+) {
   const client = yield* make({ ...config, address: vm.vmAddr, process: vm })
   const shutdownTimeout = config.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT
   yield* Effect.addFinalizer(() =>
@@ -111,6 +114,19 @@ const launch = Effect.fnUntraced(function*(config: ChainVmConfig) {
     )
   )
   return { client, vm }
+})
+
+const launch = Effect.fnUntraced(function*(config: ChainVmConfig) {
+  const runtime = yield* VmRuntime
+  // The process's scope is a child of this scope, forked now: everything added by `connect`
+  // is finalized before it (last in, first out), so the order on close is Shutdown, close
+  // the connection, then SIGTERM, grace, SIGKILL.
+  return yield* connect(yield* runtime.launch(config), config)
+})
+
+const attach = Effect.fnUntraced(function*(config: ChainVmAttachConfig) {
+  const runtime = yield* VmRuntime
+  return yield* connect(yield* runtime.attach(config), config)
 })
 
 export class ChainVm extends Context.Service<ChainVm, ChainVmClient>()("@vmre/runtime/ChainVm") {
@@ -129,6 +145,15 @@ export class ChainVm extends Context.Service<ChainVm, ChainVmClient>()("@vmre/ru
     config: ChainVmConfig
   ): Effect.Effect<{ readonly client: ChainVmClient; readonly vm: VmInstance }, LaunchError, VmRuntime | Scope.Scope> =>
     launch(config)
+
+  /**
+   * Attach mode: waits at `config.listen` for a plugin started by hand, then connects to it.
+   * Closing the scope calls `Shutdown` and closes the connection; it signals nothing.
+   */
+  static readonly attach = (
+    config: ChainVmAttachConfig
+  ): Effect.Effect<{ readonly client: ChainVmClient; readonly vm: VmInstance }, AttachError, VmRuntime | Scope.Scope> =>
+    attach(config)
 
   /** {@link ChainVm.launch} as a layer, without the {@link VmRuntime}. */
   static readonly layerNoDeps = (
