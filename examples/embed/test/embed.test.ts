@@ -2,9 +2,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
+import { Ids } from "@vmre/wire"
 import { Effect } from "effect"
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 
 const main = fileURLToPath(new URL("../main.ts", import.meta.url))
+const nodeMain = fileURLToPath(new URL("../node.ts", import.meta.url))
+const examplePlugin = fileURLToPath(new URL("../../payload-chain/bin/payload-chain", import.meta.url))
 
 describe("examples/embed", () => {
   it.live("launches the example VM, reads its version, and stops it cleanly", () =>
@@ -21,4 +27,21 @@ describe("examples/embed", () => {
         expect(events).toEqual(["Spawned", "Ready", "Exited"])
       })
     ), 90_000)
+
+  it.live("node.ts composes registry, factory and chain layers and grows a chain on a plugin directory", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "vmre-embed-node-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const vmId = Ids.toString(new Uint8Array(32).fill(1))
+      writeFileSync(join(dir, vmId), `#!/bin/sh\nexec ${examplePlugin}\n`, { mode: 0o755 })
+      writeFileSync(join(dir, "notes.txt"), "not a plugin")
+      const { code, stdout } = yield* Effect.callback<{ code: number | null; stdout: string }>((resume) => {
+        const child = execFile(process.execPath, [nodeMain, dir, "2"], { timeout: 60_000 }, (error, out) =>
+          resume(Effect.succeed({ code: error === null ? 0 : (error.code as number | null) ?? 1, stdout: out })))
+        return Effect.sync(() => child.kill("SIGKILL"))
+      })
+      expect(code).toBe(0)
+      const line = stdout.split("\n").find((l) => l.startsWith("{\"registered\""))
+      expect(JSON.parse(line!)).toEqual({ registered: [vmId], failed: [], vmID: vmId, height: 2, lastAccepted: expect.any(String) })
+    }).pipe(Effect.scoped), 90_000)
 })

@@ -1,5 +1,5 @@
 /**
- * `npm start` (at the repository root): payload-chain run as a plugin under vmre's engine, as a
+ * `npm run demo` (at the repository root): payload-chain run as a plugin under vmre's engine, as a
  * node runs it. The engine (@vmre/runtime) starts the executable bin/payload-chain, answers
  * its handshake, and gives a typed vm.VM client (`ChainVm.launch`); this file plays the
  * consensus engine of a single validator:

@@ -1,5 +1,5 @@
 /**
- * The demo (`npm start` at the repository root) as a newcomer runs it: a subprocess on the
+ * The demo (`npm run demo` at the repository root) as a newcomer runs it: a subprocess on the
  * pinned Node, its output read as text. It must accept its blocks, stop the VM through the
  * engine's stop sequence (exit code 0), clean up after itself, and stop cleanly on Ctrl-C.
  */
@@ -25,7 +25,7 @@ interface Run {
   readonly exit: Promise<{ code: number | null; signal: string | null }>
 }
 
-/** The demo as `npm start` runs it (from the repository root), killed when the scope closes. */
+/** The demo as `npm run demo` runs it (from the repository root), killed when the scope closes. */
 const start = (env: Record<string, string>) =>
   Effect.acquireRelease(
     Effect.sync((): Run => {
@@ -50,7 +50,7 @@ const finished = (run: Run) => Effect.promise(() => run.exit).pipe(Effect.timeou
 /** The plugin's pid, from the demo's "launched     pid N, …" line. */
 const pluginPid = (stdout: string) => Number(/^launched\s+pid (\d+)/m.exec(stdout)?.[1])
 
-describe("the demo (npm start)", () => {
+describe("the demo (npm run demo)", () => {
   it.live("accepts DEMO_BLOCKS blocks, stops the VM with exit code 0 and removes its temporary data", () =>
     Effect.gen(function*() {
       const run = yield* start({ DEMO_BLOCKS: "3" })

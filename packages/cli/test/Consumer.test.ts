@@ -8,13 +8,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFileSync, spawnSync } from "node:child_process"
-import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { examplePlugin, repoRoot } from "./support.ts"
 
-const packages = ["proto", "wire", "transport", "rpcdb", "runtime", "plugin", "cli"]
+const packages = ["proto", "wire", "transport", "rpcdb", "runtime", "node", "plugin", "cli"]
 const consumerFiles = fileURLToPath(new URL("./consumer/", import.meta.url))
 /** The lowest versions the peer ranges (^4.1.0) allow. */
 const effectVersion = "4.1.0"
@@ -85,6 +85,8 @@ describe("installed from npm tarballs into a project of its own", () => {
 
       writeFileSync(join(app, "package.json"), JSON.stringify({ name: "my-node", private: true, type: "module" }))
       for (const file of ["main.ts", "api.ts", "tsconfig.json"]) copyFileSync(join(consumerFiles, file), join(app, file))
+      // The README's node example, as a node author copies it.
+      copyFileSync(join(repoRoot, "examples/embed/node.ts"), join(app, "node.ts"))
       run("npm", [
         "install",
         "--prefer-offline",
@@ -120,6 +122,15 @@ describe("installed from npm tarballs into a project of its own", () => {
       expect(line, output).toBeDefined()
       const launched = JSON.parse(line!) as { protocolVersion: number; version: string }
       expect(launched).toMatchObject({ protocolVersion: 45, version: expect.stringMatching(/^payload-chain\//) })
+
+      // A node of the installed registry, factory and chain layers grows a chain on a plugin directory.
+      const plugins = join(app, "plugins")
+      mkdirSync(plugins)
+      const vmId = "SeLqn3UAUoRymWmwW7axrzJK7JfNaBR2cHCryA6cFscgkny8"
+      writeFileSync(join(plugins, vmId), `#!/bin/sh\nexec ${examplePlugin}\n`, { mode: 0o755 })
+      const grown = run(process.execPath, ["node.ts", plugins, "2"], app)
+      const summary = grown.split("\n").find((l) => l.startsWith(`{"registered":`))
+      expect(JSON.parse(summary!), grown).toMatchObject({ registered: [vmId], vmID: vmId, height: 2 })
 
       // The installed bin, run by this Node as a user's `npx vmre` would.
       const report = JSON.parse(

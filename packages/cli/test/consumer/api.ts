@@ -9,6 +9,7 @@ import { GrpcServer } from "@vmre/transport"
 import { Ids, ProtocolVersion } from "@vmre/wire"
 import { VM } from "@vmre/proto/vm/vm_pb"
 import { checkPlugin } from "@vmre/cli"
+import { Chain, type ChainStatus, NodeConfig, NodeDatabase, VmFactory, VmRegistry } from "@vmre/node"
 import { Duration, Effect, Layer, Stream } from "effect"
 
 export const config: LaunchConfig = { path: "/opt/plugins/myvm", stopTimeout: Duration.seconds(3) }
@@ -39,3 +40,17 @@ export const check: typeof checkPlugin = checkPlugin
 export const makeVm = (definition: VmDefinition.VmDefinition): void => runPlugin(definition)
 export const inProcess = (definition: VmDefinition.VmDefinition) => VmPlugin.layerTest(definition)
 export const idOf = (bytes: Uint8Array): string => Id.toString(Id.sha256(bytes))
+
+// The node side: a registry over a plugin directory, the factory, a chain, as layers.
+export const nodeLayer = VmFactory.layer().pipe(
+  Layer.provideMerge(VmRegistry.layer({ pluginDir: "/opt/plugins", aliasesFile: "/opt/aliases.json" })),
+  Layer.provideMerge(VmRuntime.layer),
+  Layer.provideMerge(NodeDatabase.layerMemory),
+  Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: "/var/lib/node/chainData", flavour: "luxd" }))
+)
+export const runChain = Effect.scoped(Effect.gen(function*() {
+  const chain = yield* Chain.run({ chainId: Ids.emptyId, vm: "myvm", untilHeight: 10n, restart: { maxRestarts: 3 } })
+  const status: ChainStatus = yield* chain.done
+  return status.lastAccepted
+})).pipe(Effect.provide(nodeLayer))
+export const accepted: ReadonlyArray<number> | undefined = ProtocolVersion.parseSet("42-45")
