@@ -8,7 +8,7 @@
  * on the first registered VM until HEIGHT (default 3) is accepted, and prints one JSON line.
  */
 import { NodeRuntime } from "@effect/platform-node"
-import { Chain, NodeConfig, NodeDatabase, VmFactory, VmRegistry } from "@vmre/node"
+import { Chain, NodeConfig, NodeDatabase, NodeServices, VmFactory, VmRegistry } from "@vmre/node"
 import { VmRuntime } from "@vmre/runtime"
 import { Ids } from "@vmre/wire"
 import { Effect, Layer } from "effect"
@@ -43,6 +43,8 @@ const program = Effect.gen(function*() {
 // The node: the factory over the registry, the engine, the node's store and who the node is.
 const NodeLive = VmFactory.layer().pipe(
   Layer.provideMerge(VmRegistry.layer({ pluginDir })),
+  // The services VMs call back (aliases, validators, warp signer, app sender): one node's defaults.
+  Layer.provideMerge(NodeServices.layerSingleNode),
   Layer.provideMerge(VmRuntime.layer),
   Layer.provideMerge(NodeDatabase.layerLevel(join(dataDir, "db"))),
   Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: join(dataDir, "chainData") }))

@@ -23,6 +23,10 @@ PROTOS=(
 	io/prometheus/client/metrics.proto
 	grpc/health/v1/health.proto
 	rpcdb/rpcdb.proto
+	aliasreader/aliasreader.proto
+	validatorstate/validatorstate.proto
+	warp/warp.proto
+	appsender/appsender.proto
 )
 GO_PACKAGES=(
 	"vmre/gen/vm/runtime;runtimepb"
@@ -30,6 +34,10 @@ GO_PACKAGES=(
 	"vmre/gen/io/prometheus/client;metricspb"
 	"vmre/gen/grpc/health/v1;healthpb"
 	"vmre/gen/rpcdb;rpcdbpb"
+	"vmre/gen/aliasreader;aliasreaderpb"
+	"vmre/gen/validatorstate;validatorstatepb"
+	"vmre/gen/warp;warppb"
+	"vmre/gen/appsender;appsenderpb"
 )
 
 # Our Go source directories (each one a package under vmre/interop/).

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"time"
 
@@ -112,6 +113,12 @@ func (vm *chainVM) Initialize(_ context.Context, req *vmpb.InitializeRequest) (*
 	vm.blocks[genesis.id] = genesis
 	vm.heights[0] = genesis.id
 	vm.lastAccepted, vm.preferred = genesis.id, genesis.id
+	if out := os.Getenv("GO_PLUGIN_CALLBACKS"); out != "" {
+		if err := callNodeServices(req, out); err != nil {
+			log.Error("node services failed", "error", err)
+			return nil, fmt.Errorf("node services: %w", err)
+		}
+	}
 	vm.initialized = true
 	log.Info("vm initialized", "networkID", req.GetNetworkId(), "chainID", hex.EncodeToString(req.GetChainId()),
 		"dataDir", req.GetChainDataDir(), "db", req.GetDbServerAddr(), "genesis", short(genesis.id))

@@ -5,7 +5,7 @@
  * the chain goes on from its last accepted block. `--db DIR` keeps the chain across runs.
  * Ctrl-C stops cleanly (exit 0) and prints the summary.
  */
-import { Chain, type ChainStatus, NodeConfig, NodeDatabase, VmFactory, VmRegistry } from "@vmre/node"
+import { Chain, type ChainStatus, NodeConfig, NodeDatabase, NodeServices, VmFactory, VmRegistry } from "@vmre/node"
 import { Attach, type ChainVmAttachConfig, type ChainVmConfig, Durations, Lifecycle, VmRuntime } from "@vmre/runtime"
 import { Ids } from "@vmre/wire"
 import { Clock, Console, Effect, Exit, Layer, Option, Scope, Stream } from "effect"
@@ -110,6 +110,7 @@ const devChain = Effect.fn("devChain")(function*(input: DevChainInput, source: V
       Layer.provideMerge(VmRegistry.layer({ plugins: [{ vmId, path: source.path }], launch: source.launch }))
     ) :
     VmFactory.layer({ attach: source.attach }).pipe(Layer.provideMerge(VmRegistry.layerTest([])))).pipe(
+    Layer.provideMerge(NodeServices.layerSingleNode),
     Layer.provideMerge(VmRuntime.layer),
     Layer.provideMerge(Option.isSome(dbDir) ? NodeDatabase.layerLevel(path.join(dataRoot, "db")) : NodeDatabase.layerMemory),
     Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: path.join(dataRoot, "chainData") }))

@@ -5,8 +5,8 @@
  * - the chain's parameters (network, subnet, chain and node ids, genesis, upgrade and config
  *   bytes, and `<chain data root>/<chain ID>`, created before `Initialize` as upstream does);
  * - a database that is the chain's prefixed view of the node's store, served over rpcdb;
- * - the node's callback server at `server_addr` (for now `grpc.health.v1.Health` only; a VM
- *   that calls another node service gets UNIMPLEMENTED, not a dial that never ends).
+ * - the node services at `server_addr` (aliases, validators, warp signer, app sender, health;
+ *   see `NodeServicesServer`), backed by the node's own layers, and the node's BLS public key.
  *
  * Everything belongs to the caller's scope; closing it stops the VM (Shutdown, SIGTERM, grace,
  * SIGKILL), then its servers. The node's store stays open.
@@ -22,9 +22,12 @@ import {
   type VmInstance,
   VmRuntime
 } from "@vmre/runtime"
-import { GrpcServer, Health } from "@vmre/transport"
+import type { GrpcServer } from "@vmre/transport"
 import { Ids } from "@vmre/wire"
 import { Context, Effect, Layer, Schema, type Scope } from "effect"
+import { ChainAliases } from "./services/ChainAliases.ts"
+import * as NodeServicesServer from "./services/NodeServicesServer.ts"
+import { WarpSigner } from "./services/WarpSigner.ts"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import type { VmNotRegistered } from "./Errors.ts"
@@ -94,7 +97,7 @@ export class VmFactory extends Context.Service<VmFactory, {
 }>()("@vmre/node/VmFactory") {
   static readonly layer = (
     options: VmFactoryOptions = {}
-  ): Layer.Layer<VmFactory, never, VmRegistry | VmRuntime | NodeDatabase | NodeConfig> =>
+  ): Layer.Layer<VmFactory, never, VmRegistry | VmRuntime | NodeDatabase | NodeConfig | NodeServicesServer.NodeServices> =>
     Layer.effect(
       VmFactory,
       Effect.gen(function*() {
@@ -102,6 +105,9 @@ export class VmFactory extends Context.Service<VmFactory, {
         const runtime = yield* VmRuntime
         const store = yield* NodeDatabase
         const node = yield* NodeConfig
+        const services = yield* Effect.context<NodeServicesServer.NodeServices>()
+        const signer = Context.get(services, WarpSigner)
+        const aliases = Context.get(services, ChainAliases)
 
         const create = Effect.fn("VmFactory.create")(function*(chain: ChainSpec) {
           const registered = options.attach === undefined ? yield* registry.lookup(chain.vm) : undefined
@@ -118,7 +124,9 @@ export class VmFactory extends Context.Service<VmFactory, {
           // Served before the VM starts, so that they close after its stop sequence.
           const database = yield* PrefixDatabase.make(store, PrefixDatabase.chainVmPrefix(node.flavour, chain.chainId))
           const db = yield* RpcDbServer.serve(database)
-          const callbacks = yield* GrpcServer.serve((router) => Health.register(router))
+          const callbacks = yield* NodeServicesServer.serve({ chainId: chain.chainId, networkId: node.networkId }).pipe(
+            Effect.provide(services)
+          )
 
           const started: Effect.Effect<
             { readonly client: ChainVmClient; readonly vm: VmInstance },
@@ -133,7 +141,7 @@ export class VmFactory extends Context.Service<VmFactory, {
             subnetId: chain.subnetId ?? Ids.emptyId,
             chainId: chain.chainId,
             nodeId: node.nodeId,
-            publicKey: new Uint8Array(0),
+            publicKey: signer.publicKey,
             xChainId: Ids.emptyId,
             cChainId: Ids.emptyId,
             avaxAssetId: Ids.emptyId,
@@ -144,6 +152,8 @@ export class VmFactory extends Context.Service<VmFactory, {
             dbServerAddr: db.address,
             serverAddr: callbacks.address
           })
+          // As upstream, a chain is known by its CB58 id once it is built (and by its name here).
+          yield* Effect.ignore(aliases.add(chain.chainId, [...(chain.name === undefined ? [] : [chain.name]), chainText]))
           return {
             client,
             vm,

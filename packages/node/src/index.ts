@@ -6,7 +6,10 @@
  * - {@link VmFactory}: starts a chain's VM in its own process and initializes it for the chain,
  *   with a prefixed view of the {@link NodeDatabase} served over rpcdb;
  * - {@link Chain}: runs a chain on it, relaunching a VM that dies and resuming from the last
- *   accepted block.
+ *   accepted block;
+ * - the node services a VM calls back at `server_addr`, each an Effect service a node provides:
+ *   {@link ChainAliases}, {@link ValidatorSet}, {@link WarpSigner}, {@link AppNetwork}
+ *   (`NodeServices.layerSingleNode` gives all of them for one node).
  */
 export * as Chain from "./Chain.ts"
 export { ChainHalted, type ChainError, type ChainOptions, type ChainStatus, type RunningChain } from "./Chain.ts"
@@ -34,3 +37,10 @@ export {
   VmRegistry,
   type VmRegistryOptions
 } from "./VmRegistry.ts"
+export { type AppMessage, AppNetwork } from "./services/AppNetwork.ts"
+export { AliasNotFound, ChainAliases } from "./services/ChainAliases.ts"
+export * as NodeServices from "./services/Defaults.ts"
+export * as NodeServicesServer from "./services/NodeServicesServer.ts"
+export { type Validator, ValidatorSet, ValidatorStateError } from "./services/ValidatorSet.ts"
+export * as Warp from "./services/WarpSigner.ts"
+export { InvalidSignerKey, WarpRefused, WarpSigner } from "./services/WarpSigner.ts"

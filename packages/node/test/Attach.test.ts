@@ -11,6 +11,7 @@ import * as net from "node:net"
 import { isAlive } from "../../../test-support/processes.ts"
 import * as Chain from "../src/Chain.ts"
 import { NodeConfig } from "../src/NodeConfig.ts"
+import * as NodeServices from "../src/services/Defaults.ts"
 import { NodeDatabase } from "../src/NodeDatabase.ts"
 import { VmFactory } from "../src/VmFactory.ts"
 import { VmRegistry } from "../src/VmRegistry.ts"
@@ -40,6 +41,7 @@ describe("attach mode", () => {
       const listen = `127.0.0.1:${yield* freePort}`
       const node = VmFactory.layer({ attach: { listen, handshakeTimeout: "30 seconds" } }).pipe(
         Layer.provideMerge(VmRegistry.layerTest([])),
+        Layer.provideMerge(NodeServices.layerSingleNode),
         Layer.provideMerge(VmRuntime.layer),
         Layer.provideMerge(NodeDatabase.layerMemory),
         Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: dir })),

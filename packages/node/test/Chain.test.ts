@@ -10,6 +10,7 @@ import { mkdirSync } from "node:fs"
 import { isAlive } from "../../../test-support/processes.ts"
 import * as Chain from "../src/Chain.ts"
 import { NodeConfig } from "../src/NodeConfig.ts"
+import * as NodeServices from "../src/services/Defaults.ts"
 import { NodeDatabase } from "../src/NodeDatabase.ts"
 import * as PrefixDatabase from "../src/PrefixDatabase.ts"
 import { VmFactory } from "../src/VmFactory.ts"
@@ -26,6 +27,7 @@ const fastConfig = utf8(JSON.stringify({ autoPayload: { intervalMillis: 100, byt
 const nodeLayer = (dir: string) =>
   VmFactory.layer().pipe(
     Layer.provideMerge(VmRegistry.layer({ pluginDir: `${dir}/plugins` })),
+    Layer.provideMerge(NodeServices.layerSingleNode),
     Layer.provideMerge(VmRuntime.layer),
     Layer.provideMerge(NodeDatabase.layerMemory),
     Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: `${dir}/chainData` })),

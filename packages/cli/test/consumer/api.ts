@@ -9,7 +9,7 @@ import { GrpcServer } from "@vmre/transport"
 import { Ids, ProtocolVersion } from "@vmre/wire"
 import { VM } from "@vmre/proto/vm/vm_pb"
 import { checkPlugin } from "@vmre/cli"
-import { Chain, type ChainStatus, NodeConfig, NodeDatabase, VmFactory, VmRegistry } from "@vmre/node"
+import { Chain, type ChainStatus, NodeConfig, NodeDatabase, NodeServices, VmFactory, VmRegistry } from "@vmre/node"
 import { Duration, Effect, Layer, Stream } from "effect"
 
 export const config: LaunchConfig = { path: "/opt/plugins/myvm", stopTimeout: Duration.seconds(3) }
@@ -44,6 +44,7 @@ export const idOf = (bytes: Uint8Array): string => Id.toString(Id.sha256(bytes))
 // The node side: a registry over a plugin directory, the factory, a chain, as layers.
 export const nodeLayer = VmFactory.layer().pipe(
   Layer.provideMerge(VmRegistry.layer({ pluginDir: "/opt/plugins", aliasesFile: "/opt/aliases.json" })),
+  Layer.provideMerge(NodeServices.layerSingleNode),
   Layer.provideMerge(VmRuntime.layer),
   Layer.provideMerge(NodeDatabase.layerMemory),
   Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: "/var/lib/node/chainData", flavour: "luxd" }))

@@ -1,0 +1,24 @@
+/**
+ * The node services of a single node, for dev chains and tests: this node as the only
+ * validator (weight 100, its warp key), a fresh warp key per process, chain aliases in memory,
+ * and an app network that records what VMs send. A node replaces any of them with its own
+ * layer (provided after this one, it wins).
+ */
+import { Lifecycle } from "@vmre/runtime"
+import { Effect, Layer } from "effect"
+import { NodeConfig } from "../NodeConfig.ts"
+import { AppNetwork } from "./AppNetwork.ts"
+import { ChainAliases } from "./ChainAliases.ts"
+import { ValidatorSet } from "./ValidatorSet.ts"
+import { WarpSigner } from "./WarpSigner.ts"
+
+/** Every node service, single-node defaults; needs the node's config and the lifecycle stream. */
+export const layerSingleNode: Layer.Layer<ChainAliases | ValidatorSet | WarpSigner | AppNetwork, never, NodeConfig | Lifecycle> =
+  Layer.unwrap(Effect.map(NodeConfig, (node) => {
+    const signer = WarpSigner.layerEphemeral(node.flavour)
+    const validators = Layer.unwrap(Effect.map(WarpSigner, (key) =>
+      ValidatorSet.layerStatic({
+        validators: [{ nodeId: node.nodeId, weight: 100n, publicKey: key.publicKeyUncompressed }]
+      })))
+    return Layer.mergeAll(ChainAliases.layer(), AppNetwork.layerRecording(), validators).pipe(Layer.provideMerge(signer))
+  }))
