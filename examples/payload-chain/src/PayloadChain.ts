@@ -12,6 +12,11 @@
  * `minPayloadsPerBlock` to `maxPayloadsPerBlock` payloads of at most `maxPayloadBytes` each,
  * none repeated in the block, none already in the accepted chain or in a processing ancestor.
  *
+ * With the node's services (at `server_addr`): each payload that did not come from a peer is
+ * gossiped through the node's app sender; a peer's AppRequest "status" is answered with the
+ * height and last accepted block; the node signs a warp message committing to each accepted
+ * block (its id as payload), and the latest signature is in the health report.
+ *
  * State in the node's database (survives restarts; one atomic batch per accepted block):
  *   "lastAccepted"      → id of the last accepted block
  *   "b:" ++ id          → bytes of an accepted block
@@ -89,7 +94,13 @@ interface Chain {
   /** The chain's rules (from the genesis). */
   readonly rules: Genesis
   readonly notify: VmDefinition.InitializeContext["notify"]
+  /** The node's services: gossip, warp signatures. */
+  readonly node: VmDefinition.InitializeContext["node"]
+  /** The session's scope: background work (gossip, signing) lives as long as the session. */
+  readonly scope: Scope.Scope
   lastAccepted: PayloadBlock
+  /** The node's warp signature over the last accepted block's id, once it came back. */
+  latestWarp: { readonly block: string; readonly height: bigint; readonly signature: Uint8Array } | undefined
   preferred: Uint8Array
   /** Verified, undecided blocks by hex id. */
   readonly processing: Map<string, PayloadBlock>
@@ -167,6 +178,19 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
       yield* Metric.update(payloadsAccepted, data.payloads.length)
       yield* Metric.update(mempoolSize, c.mempool.size)
       yield* Effect.logInfo(`accepted block ${name} with ${data.payloads.length} payload(s)`)
+      // The node signs a warp message committing to the block (its id as the payload), in the
+      // background: acceptance never waits for the node.
+      yield* c.node.warpSigner.sign(id).pipe(
+        Effect.flatMap((signature) =>
+          Effect.sync(() => {
+            if (c.latestWarp === undefined || c.latestWarp.height < data.height) {
+              c.latestWarp = { block: Id.toString(id), height: data.height, signature }
+            }
+          })
+        ),
+        Effect.catch((error) => Effect.logDebug(`no warp signature for ${name}: ${error.message}`)),
+        Effect.forkIn(c.scope)
+      )
     })
 
     const reject = Effect.gen(function*() {
@@ -213,7 +237,8 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
 
   const notifyIfBuildable = (c: Chain) => (buildable(c).length > 0 ? c.notify("BuildBlock") : Effect.void)
 
-  const addToMempool = (c: Chain, payload: Uint8Array): Effect.Effect<void, PayloadRefused> =>
+  /** Adds a payload; one that did not come from a peer is gossiped to the node's peers. */
+  const addToMempool = (c: Chain, payload: Uint8Array, fromPeer = false): Effect.Effect<void, PayloadRefused> =>
     Effect.gen(function*() {
       if (payload.length === 0) return yield* new PayloadRefused({ reason: "empty" })
       if (payload.length > c.rules.maxPayloadBytes) {
@@ -228,6 +253,12 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
       c.mempool.set(key, payload)
       yield* Metric.update(mempoolSize, c.mempool.size)
       yield* c.notify("BuildBlock")
+      if (!fromPeer) {
+        yield* c.node.appSender.sendAppGossip(payload, { validators: 8 }).pipe(
+          Effect.catch((error) => Effect.logDebug(`payload not gossiped: ${error.message}`)),
+          Effect.forkIn(c.scope)
+        )
+      }
     })
 
   const getBlock = (id: Uint8Array): Effect.Effect<PayloadBlock, unknown> =>
@@ -298,6 +329,9 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
         db,
         rules: genesisDoc,
         notify: context.notify,
+        node: context.node,
+        scope: yield* Effect.scope,
+        latestWarp: undefined,
         lastAccepted,
         preferred: lastAccepted.id,
         processing: new Map(),
@@ -353,7 +387,14 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
       lastAcceptedHeight: c.lastAccepted.height.toString(),
       preferred: Id.toString(c.preferred),
       processingBlocks: c.processing.size,
-      mempoolPayloads: c.mempool.size
+      mempoolPayloads: c.mempool.size,
+      ...(c.latestWarp === undefined ? {} : {
+        latestWarp: {
+          block: c.latestWarp.block,
+          height: c.latestWarp.height.toString(),
+          signature: Buffer.from(c.latestWarp.signature).toString("hex")
+        }
+      })
     })),
     version: VERSION,
     shutdown: Effect.gen(function*() {
@@ -365,8 +406,23 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
       Effect.gen(function*() {
         const c = yield* chain
         // A bad payload from a peer is the peer's problem, not an error of this call.
-        yield* addToMempool(c, msg).pipe(Effect.catch((error) => Effect.logDebug(error.message)))
+        yield* addToMempool(c, msg, true).pipe(Effect.catch((error) => Effect.logDebug(error.message)))
       }),
+    // A peer asks "status": the answer is {"height", "lastAccepted"} as JSON; anything else an
+    // app error (code 1).
+    appRequest: ({ nodeId, request, requestId }) =>
+      Effect.gen(function*() {
+        const c = yield* chain
+        if (new TextDecoder().decode(request) !== "status") {
+          return yield* c.node.appSender.sendAppError(nodeId, requestId, 1, "unknown request: payload-chain answers \"status\"")
+        }
+        const status = { height: c.lastAccepted.height.toString(), lastAccepted: Id.toString(c.lastAccepted.id) }
+        yield* c.node.appSender.sendAppResponse(nodeId, requestId, utf8(JSON.stringify(status)))
+      }).pipe(
+        // An error from AppRequest is fatal to a Go node's engine: a node that cannot take the
+        // answer is logged, not reported.
+        Effect.catchTag("NodeServiceError", (error) => Effect.logWarning(`cannot answer request ${requestId}: ${error.message}`))
+      ),
     submit: (payload) => Effect.flatMap(chain, (c) => addToMempool(c, payload)),
     mempoolSize: Ref.get(chainRef).pipe(Effect.map(Option.match({ onNone: () => 0, onSome: (c) => c.mempool.size })))
   }

@@ -9,7 +9,7 @@ import { Signer } from "@vmre/proto/warp/warp_pb"
 import { VmRuntime } from "@vmre/runtime"
 import { GrpcClient } from "@vmre/transport"
 import { Ids } from "@vmre/wire"
-import { Effect, Layer, Logger } from "effect"
+import { DateTime, Effect, Layer, Logger } from "effect"
 import { readFileSync } from "node:fs"
 import { goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 import { NodeConfig } from "../src/NodeConfig.ts"
@@ -23,7 +23,8 @@ import * as Warp from "../src/services/WarpSigner.ts"
 import { WarpSigner } from "../src/services/WarpSigner.ts"
 import { VmFactory } from "../src/VmFactory.ts"
 import { VmRegistry } from "../src/VmRegistry.ts"
-import { chainIdOf, tempDir, vmIdOf } from "./support.ts"
+import * as Chain from "../src/Chain.ts"
+import { chainIdOf, payloadChainBin, tempDir, vmIdOf } from "./support.ts"
 
 const hex = (text: string) => new Uint8Array(Buffer.from(text, "hex"))
 
@@ -124,4 +125,59 @@ describe("node services under bad input", () => {
         ValidatorSet.layerTest({ validators: [] })
       ))
     ))
+})
+
+describe("the example VM with the node services", () => {
+  it.live("gossips its payloads, answers a status request, and has each accepted block warp-signed", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("vmre-services-ts-")
+      const chainId = chainIdOf(32)
+      const node = VmFactory.layer().pipe(
+        Layer.provideMerge(VmRegistry.layer({ plugins: [{ vmId: vmIdOf(1), path: payloadChainBin }] })),
+        Layer.provideMerge(NodeServices.layerSingleNode),
+        Layer.provideMerge(VmRuntime.layer),
+        Layer.provideMerge(NodeDatabase.layerMemory),
+        Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: dir })),
+        Layer.provideMerge(Logger.layer([]))
+      )
+      yield* Effect.gen(function*() {
+        const config = yield* NodeConfig
+        const network = yield* AppNetwork
+        const chain = yield* Chain.run({
+          chainId,
+          vm: vmIdOf(1),
+          config: new TextEncoder().encode(JSON.stringify({ autoPayload: { intervalMillis: 100, bytes: 32 } }))
+        })
+        while ((yield* chain.status).height < 2n) yield* Effect.sleep("20 millis")
+        const { client } = yield* chain.instance
+        // Every generated payload went out as gossip, marked with the chain.
+        const gossip = (yield* network.sent).filter((m) => m._tag === "AppGossip")
+        expect(gossip.length).toBeGreaterThanOrEqual(2)
+        // The node signed a warp message over the last accepted block's id; it verifies with the node's key.
+        const signer = yield* WarpSigner
+        // The SDK's health report holds the VM's own under `health`.
+        type Health = { health: { latestWarp?: { block: string; height: string; signature: string } } }
+        let health = (yield* client.health()) as Health
+        for (let i = 0; i < 100 && health.health.latestWarp === undefined; i++) {
+          yield* Effect.sleep("20 millis")
+          health = (yield* client.health()) as Health
+        }
+        const latest = health.health.latestWarp!
+        const blockAt = yield* client.getBlockIdAtHeight(BigInt(latest.height))
+        expect(latest.block).toBe(Ids.toString(blockAt))
+        const payload = blockAt
+        expect(signer.verify({ networkId: config.networkId, sourceChainId: chainId, payload }, hex(latest.signature)))
+          .toBe(true)
+        // A peer's "status" request is answered through the node's app sender.
+        const peer = Ids.NodeId.make(new Uint8Array(20).fill(9))
+        yield* client.appRequest({ nodeId: peer, requestId: 41, deadline: DateTime.makeUnsafe(Date.now() + 5_000), request: new TextEncoder().encode("status") })
+        yield* client.appRequest({ nodeId: peer, requestId: 42, deadline: DateTime.makeUnsafe(Date.now() + 5_000), request: new TextEncoder().encode("?") })
+        const answers = (yield* network.sent).filter((m) => m._tag === "AppResponse" || m._tag === "AppError")
+        expect(answers[0]).toMatchObject({ _tag: "AppResponse", requestId: 41 })
+        expect(JSON.parse(new TextDecoder().decode((answers[0] as { response: Uint8Array }).response))).toMatchObject({
+          lastAccepted: expect.any(String)
+        })
+        expect(answers[1]).toMatchObject({ _tag: "AppError", requestId: 42, errorCode: 1 })
+      }).pipe(Effect.scoped, Effect.provide(node))
+    }).pipe(Effect.scoped), 60_000)
 })

@@ -11,6 +11,7 @@
  * `DatabaseClosed`, or {@link Closed}) travel as the `err` enums the node knows by identity;
  * any other failure becomes a gRPC error whose text is the error's message.
  */
+import type { NodeClients } from "./NodeClients.ts"
 import type { MetricFamily } from "@vmre/proto/io/prometheus/client/metrics_pb"
 import type { NetworkUpgrades } from "@vmre/proto/vm/vm_pb"
 import type { Database as Rpcdb } from "@vmre/rpcdb"
@@ -59,6 +60,12 @@ export interface InitializeContext {
   readonly dbServerAddr: string
   /** The node's callback server (shared memory, app sender, validator state, warp signer). */
   readonly serverAddr: string
+  /**
+   * Typed clients of the node services at `serverAddr`: app messages to peers, validators,
+   * chain aliases, warp signatures. Every call fails with `NodeServiceError` when the node
+   * gave no `serverAddr`.
+   */
+  readonly node: NodeClients
   /** avalanchego's network upgrade times; none from luxd. */
   readonly networkUpgrades: Option.Option<NetworkUpgrades>
   /**

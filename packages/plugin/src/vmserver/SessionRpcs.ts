@@ -3,6 +3,7 @@
  * Initialize, SetState, Shutdown, Version, Health, Gather, CreateHandlers, NewHTTPHandler,
  * WaitForEvent.
  */
+import * as NodeClients from "../NodeClients.ts"
 import { Code, type ServiceImpl } from "@connectrpc/connect"
 import type { VM } from "@vmre/proto/vm/vm_pb"
 import { VmEnums } from "@vmre/wire"
@@ -78,6 +79,10 @@ export const sessionRpcs = <B extends Block>(parts: ServerParts<B>): SessionServ
           return yield* Effect.failCause(opened.cause)
         }
         const database = opened.value
+        // Dialled lazily, on the first call; closed with the session.
+        const node = yield* NodeClients.make(request.serverAddr, { chainId: request.chainId, networkId: request.networkId }).pipe(
+          Scope.provide(scope)
+        )
         const context: InitializeContext = {
           networkId: request.networkId,
           subnetId: request.subnetId,
@@ -94,6 +99,7 @@ export const sessionRpcs = <B extends Block>(parts: ServerParts<B>): SessionServ
           database,
           dbServerAddr: request.dbServerAddr,
           serverAddr: request.serverAddr,
+          node,
           networkUpgrades: Option.fromUndefinedOr(request.networkUpgrades),
           notify: mailbox.notify
         }
