@@ -30,7 +30,8 @@ export const devVmId = (plugin: string): string => {
 /** The dev chain of a VM: the same id every run, so that `--db` resumes it. */
 export const devChainId = (vmId: string): Ids.Id => Ids.Id.make(Ids.sha256(utf8(`vmre dev chain ${vmId}`)))
 
-const readFile = (flag: string, file: Option.Option<string>) =>
+/** The bytes of the file a flag names (empty without one); an unreadable file is bad usage. */
+export const readBytes = (flag: string, file: Option.Option<string>) =>
   Option.match(file, {
     onNone: () => Effect.succeed(new Uint8Array(0)),
     onSome: (name) =>
@@ -98,8 +99,8 @@ type VmSource =
 const devChain = Effect.fn("devChain")(function*(input: DevChainInput, source: VmSource) {
   const vmId = source._tag === "Plugin" ? devVmId(source.path) : devVmId(`attached ${source.attach.listen}`)
   const chainId = devChainId(vmId)
-  const genesis = yield* readFile("genesis", input.genesis)
-  const config = yield* readFile("config", input.config)
+  const genesis = yield* readBytes("genesis", input.genesis)
+  const config = yield* readBytes("config", input.config)
   const dbDir = Option.map(input.db, (dir) => path.resolve(dir))
   const dataRoot = Option.getOrElse(dbDir, () => fs.mkdtempSync(path.join(os.tmpdir(), "vmre-chain-")))
   const say = input.json ? tell : print

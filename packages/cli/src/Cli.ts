@@ -5,22 +5,19 @@
  * its own), 2 bad usage, 130 interrupted (except `vmre run`, whose normal end is a signal).
  */
 import { ChainVm, Checksum, Durations, type Errors, type LaunchConfig, Lifecycle, Supervisor, type VmInstance, VmRuntime } from "@vmre/runtime"
-import {
-  Console,
-  Duration,
-  Effect,
-  Exit,
-  Option,
-  Scope,
-  Stream
-} from "effect"
+import { Console, Context, Duration, Effect, Exit, Layer, Option, Scope, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
+import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
+import { type CreateError, NodeConfig, NodeDatabase, NodeServices, VmFactory, VmRegistry } from "@vmre/node"
+import type { GrpcServer } from "@vmre/transport"
+import { Ids } from "@vmre/wire"
 import { launchFlags, toLaunchConfig } from "./LaunchFlags.ts"
 import * as Log from "./Log.ts"
 import { print, tell, withLogLevel } from "./Output.ts"
 import { ExitCode, Reported } from "./ExitCode.ts"
-import { attach, chain } from "./ChainCommand.ts"
+import { attach, chain, devChainId, devVmId, readBytes } from "./ChainCommand.ts"
 import { pack } from "./PackCommand.ts"
 import { registry } from "./RegistryCommand.ts"
 import * as Report from "./Report.ts"
@@ -46,7 +43,7 @@ const launcherFor = (handshakeOnly: boolean) =>
 const exitOf = (vm: VmInstance) =>
   Effect.map(vm.exitStatus, Option.getOrElse((): Errors.ProcessExit => ({ code: null, signal: "SIGKILL" })))
 
-export type CheckError = Errors.LaunchError | Errors.VmCallError
+export type CheckError = Errors.LaunchError | Errors.VmCallError | CreateError | GrpcServer.ServerListenError
 
 /** The status lines of the two waits a user may wonder about. */
 const waitingForHandshake = (config: LaunchConfig) =>
@@ -64,14 +61,30 @@ const waitingForStop = (vm: VmInstance) =>
  */
 export const checkPlugin = Effect.fn("checkPlugin")(function*(
   config: LaunchConfig,
-  options: { readonly handshakeOnly: boolean; readonly sha256: boolean }
+  options: {
+    readonly handshakeOnly: boolean
+    readonly sha256: boolean
+    /** Also `Initialize` it, with an in-memory database and a single node's services. */
+    readonly initialize?: { readonly genesis: Uint8Array; readonly config: Uint8Array } | undefined
+  }
 ) {
   const facts: Record<string, unknown> = {}
   if (options.sha256) facts.sha256 = yield* Checksum.sha256(path.resolve(config.path))
   const scope = yield* Scope.make()
   return yield* Effect.gen(function*() {
     let vm: VmInstance
-    if (options.handshakeOnly) {
+    if (options.initialize !== undefined) {
+      const initialized = yield* initializeCheck(config, options.initialize, scope).pipe(waitingForHandshake(config))
+      vm = initialized.vm
+      facts.version = yield* initialized.client.version()
+      facts.initialize = {
+        height: Number(initialized.lastAccepted.height),
+        lastAccepted: Ids.toString(initialized.lastAccepted.id)
+      }
+      const health = yield* Effect.result(initialized.client.health())
+      if (health._tag === "Success") facts.health = health.success
+      else facts.healthError = health.failure.message
+    } else if (options.handshakeOnly) {
       vm = yield* (yield* launcherFor(true))(config).pipe(Scope.provide(scope), waitingForHandshake(config))
     } else {
       const launched = yield* ChainVm.launch(config).pipe(Scope.provide(scope), waitingForHandshake(config))
@@ -86,6 +99,44 @@ export const checkPlugin = Effect.fn("checkPlugin")(function*(
     return { plugin: vm.path, vm, probes: facts, stopDuration, exit } satisfies Report.CheckPassed
   }).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
 })
+
+/**
+ * A node's chain creation in small: the plugin launched by the factory for a dev chain and
+ * initialized with an in-memory database and a single node's services at `server_addr`; all
+ * of it belongs to `scope`.
+ */
+const initializeCheck = (
+  config: LaunchConfig,
+  chain: { readonly genesis: Uint8Array; readonly config: Uint8Array },
+  scope: Scope.Scope
+) =>
+  Effect.gen(function*() {
+    const runtime = yield* VmRuntime
+    const lifecycle = yield* Lifecycle
+    const pluginPath = path.resolve(config.path)
+    const vmId = devVmId(pluginPath)
+    const dataRoot = fs.mkdtempSync(path.join(os.tmpdir(), "vmre-check-"))
+    yield* Scope.addFinalizer(scope, Effect.sync(() => fs.rmSync(dataRoot, { recursive: true, force: true })))
+    const { path: _, name, ...launch } = config
+    const node = yield* Layer.buildWithScope(
+      VmFactory.layer({ launch }).pipe(
+        Layer.provideMerge(VmRegistry.layerTest([{ vmId, aliases: [], path: pluginPath, protocolVersion: 0, version: "" }])),
+        Layer.provideMerge(NodeServices.layerSingleNode),
+        Layer.provideMerge(NodeDatabase.layerMemory),
+        Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: dataRoot })),
+        Layer.provideMerge(Layer.succeedContext(Context.make(VmRuntime, runtime).pipe(Context.add(Lifecycle, lifecycle))))
+      ),
+      scope
+    )
+    const factory = Context.get(node, VmFactory)
+    return yield* factory.create({
+      chainId: devChainId(vmId),
+      vm: vmId,
+      name: name ?? path.basename(pluginPath),
+      genesis: chain.genesis,
+      config: chain.config
+    }).pipe(Scope.provide(scope))
+  })
 
 const launchFailed = (error: CheckError | Errors.SpawnFailed) =>
   Effect.andThen(tell(error.message), new Reported({ code: ExitCode.pluginFailed }))
@@ -105,11 +156,23 @@ const check = Command.make(
     sha256: Flag.Boolean("sha256").pipe(
       Flag.withDescription("Also print the SHA-256 of PLUGIN (the digest to pin with --expect-sha256)"),
       Flag.withDefault(false)
-    )
+    ),
+    initialize: Flag.Boolean("initialize").pipe(
+      Flag.withDescription(
+        "Also run Initialize, as a node creating a chain does: an in-memory database and a single node's " +
+          "services at server_addr (aliases, validators, warp signer, app sender); then Health"
+      ),
+      Flag.withDefault(false)
+    ),
+    genesis: Flag.String("genesis").pipe(Flag.withMetavar("FILE"), Flag.withDescription("With --initialize: the genesis bytes"), Flag.optional),
+    config: Flag.String("config").pipe(Flag.withMetavar("FILE"), Flag.withDescription("With --initialize: the config bytes"), Flag.optional)
   },
   Effect.fn("vmre check")(function*(input) {
     const plugin = path.resolve(input.plugin)
-    yield* checkPlugin(toLaunchConfig(input), { handshakeOnly: input.handshakeOnly, sha256: input.sha256 }).pipe(
+    const initialize = input.initialize ?
+      { genesis: yield* readBytes("genesis", input.genesis), config: yield* readBytes("config", input.config) } :
+      undefined
+    yield* checkPlugin(toLaunchConfig(input), { handshakeOnly: input.handshakeOnly, sha256: input.sha256, initialize }).pipe(
       Effect.matchEffect({
         onSuccess: (report) =>
           input.json ? Console.log(JSON.stringify(Report.passedJson(report))) : print(Report.passedText(report)),

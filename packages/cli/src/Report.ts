@@ -6,8 +6,8 @@ import { Errors, ProtocolVersion, type VmInstance } from "@vmre/runtime"
 import { Duration } from "effect"
 
 type ProcessExit = Errors.ProcessExit
-/** Any typed failure of a check: a launch error, or a failed call to the VM. */
-type CheckError = Errors.LaunchError | Errors.VmCallError
+/** Any typed failure of a check: a launch error, a failed call to the VM, or (with --initialize) the node side's. */
+type CheckError = { readonly _tag: string; readonly message: string }
 
 /** A completed check: the plugin handshook and was stopped. */
 export interface CheckPassed {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Ids } from "@vmre/wire"
 import { Effect } from "effect"
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { examplePlugin, fixture, goPlugin, isAlive, skipGo, start, vmre } from "./support.ts"
@@ -111,4 +111,32 @@ describe("vmre chain", () => {
       expect(heights).toEqual(Array.from({ length: heights.length }, (_, i) => i + 1))
       expect(isAlive(pid)).toBe(false)
     }).pipe(Effect.scoped), 90_000)
+})
+
+describe.skipIf(skipGo)("vmre check --initialize", () => {
+  it.live("initializes the Go plugin with a node's services answering its callbacks, then reports its health", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("vmre-check-init-")
+      const callbacks = join(dir, "callbacks.json")
+      const result = yield* vmre(["check", "--initialize", "--json", "--env", `GO_PLUGIN_CALLBACKS=${callbacks}`, goPlugin])
+      expect(result.code, result.stderr).toBe(0)
+      const report = JSON.parse(result.stdout)
+      expect(report).toMatchObject({ ok: true, initialize: { height: 0, lastAccepted: expect.any(String) }, health: { initialized: true } })
+      const answered = JSON.parse(readFileSync(callbacks, "utf8"))
+      expect(answered).toMatchObject({ validatorKeyIsOurs: true, warpSets: 1, health: "SERVING", appGossipSent: true })
+      expect(answered.signature).toMatch(/^[0-9a-f]{192}$/)
+      // Without --initialize, the same plugin's health says it is not initialized.
+      const plain = yield* vmre(["check", "--json", goPlugin])
+      expect(JSON.parse(plain.stdout).health).toMatchObject({ initialized: false })
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("gives the example VM its genesis and reports the block it starts from", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("vmre-check-init-")
+      writeFileSync(join(dir, "genesis.json"), JSON.stringify({ message: "checked", timestamp: "2025-01-01T00:00:00.000Z" }))
+      const result = yield* vmre(["check", "--initialize", "--genesis", join(dir, "genesis.json"), examplePlugin], { timeoutMillis: 30_000 })
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout).toMatch(/initialize: \{"height":0,"lastAccepted":"\w+"\}/)
+      expect(result.stdout).toMatch(/health: +\{"database":null,"health":\{"lastAccepted":/)
+    }).pipe(Effect.scoped), 60_000)
 })
