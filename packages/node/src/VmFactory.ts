@@ -25,6 +25,7 @@ import {
 import type { GrpcServer } from "@vmre/transport"
 import { Ids } from "@vmre/wire"
 import { Context, Effect, Layer, Schema, type Scope } from "effect"
+import { AppNetwork } from "./services/AppNetwork.ts"
 import { ChainAliases } from "./services/ChainAliases.ts"
 import * as NodeServicesServer from "./services/NodeServicesServer.ts"
 import { WarpSigner } from "./services/WarpSigner.ts"
@@ -108,6 +109,7 @@ export class VmFactory extends Context.Service<VmFactory, {
         const services = yield* Effect.context<NodeServicesServer.NodeServices>()
         const signer = Context.get(services, WarpSigner)
         const aliases = Context.get(services, ChainAliases)
+        const network = Context.get(services, AppNetwork)
 
         const create = Effect.fn("VmFactory.create")(function*(chain: ChainSpec) {
           const registered = options.attach === undefined ? yield* registry.lookup(chain.vm) : undefined
@@ -151,6 +153,13 @@ export class VmFactory extends Context.Service<VmFactory, {
             configBytes: chain.config ?? new Uint8Array(0),
             dbServerAddr: db.address,
             serverAddr: callbacks.address
+          })
+          // The VM receives its peers' app messages (with a host-local network: other nodes of this host).
+          yield* network.join(chain.chainId, {
+            appRequest: client.appRequest,
+            appResponse: client.appResponse,
+            appRequestFailed: client.appRequestFailed,
+            appGossip: client.appGossip
           })
           // As upstream, a chain is known by its CB58 id once it is built (and by its name here).
           yield* Effect.ignore(aliases.add(chain.chainId, [...(chain.name === undefined ? [] : [chain.name]), chainText]))

@@ -37,7 +37,7 @@ export {
   VmRegistry,
   type VmRegistryOptions
 } from "./VmRegistry.ts"
-export { type AppMessage, AppNetwork } from "./services/AppNetwork.ts"
+export { type AppEndpoint, AppHub, type AppMessage, AppNetwork } from "./services/AppNetwork.ts"
 export { AliasNotFound, ChainAliases } from "./services/ChainAliases.ts"
 export * as NodeServices from "./services/Defaults.ts"
 export * as NodeServicesServer from "./services/NodeServicesServer.ts"

@@ -7,18 +7,28 @@
 import { Lifecycle } from "@vmre/runtime"
 import { Effect, Layer } from "effect"
 import { NodeConfig } from "../NodeConfig.ts"
-import { AppNetwork } from "./AppNetwork.ts"
+import { type AppHub, AppNetwork } from "./AppNetwork.ts"
 import { ChainAliases } from "./ChainAliases.ts"
 import { ValidatorSet } from "./ValidatorSet.ts"
 import { WarpSigner } from "./WarpSigner.ts"
 
-/** Every node service, single-node defaults; needs the node's config and the lifecycle stream. */
-export const layerSingleNode: Layer.Layer<ChainAliases | ValidatorSet | WarpSigner | AppNetwork, never, NodeConfig | Lifecycle> =
+type Services = ChainAliases | ValidatorSet | WarpSigner | AppNetwork
+
+const withNetwork = <R>(network: Layer.Layer<AppNetwork, never, R>): Layer.Layer<Services, never, NodeConfig | Lifecycle | R> =>
   Layer.unwrap(Effect.map(NodeConfig, (node) => {
     const signer = WarpSigner.layerEphemeral(node.flavour)
     const validators = Layer.unwrap(Effect.map(WarpSigner, (key) =>
       ValidatorSet.layerStatic({
         validators: [{ nodeId: node.nodeId, weight: 100n, publicKey: key.publicKeyUncompressed }]
       })))
-    return Layer.mergeAll(ChainAliases.layer(), AppNetwork.layerRecording(), validators).pipe(Layer.provideMerge(signer))
+    return Layer.mergeAll(ChainAliases.layer(), network, validators).pipe(Layer.provideMerge(signer))
   }))
+
+/** Every node service, single-node defaults; needs the node's config and the lifecycle stream. */
+export const layerSingleNode: Layer.Layer<Services, never, NodeConfig | Lifecycle> = withNetwork(AppNetwork.layerRecording())
+
+/**
+ * The same, with app messages delivered between the nodes of this host that share the
+ * `AppHub` (several node stacks in one process, each with its own node id).
+ */
+export const layerHostNode: Layer.Layer<Services, never, NodeConfig | Lifecycle | AppHub> = withNetwork(AppNetwork.layerLocal())
