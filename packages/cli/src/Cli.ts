@@ -4,7 +4,7 @@
  * Exit codes: 0 success, 1 the plugin failed (launch, handshake, or `run`'s plugin exited on
  * its own), 2 bad usage, 130 interrupted (except `vmre run`, whose normal end is a signal).
  */
-import { ChainVm, Checksum, Durations, type Errors, type LaunchConfig, Lifecycle, Supervisor, type VmInstance, VmRuntime } from "@vmre/runtime"
+import { ChainVm, type ChainVmConfig, Checksum, Durations, type Errors, type LaunchConfig, Lifecycle, Supervisor, type VmInstance, VmRuntime } from "@vmre/runtime"
 import { Console, Context, Duration, Effect, Exit, Layer, Option, Scope, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as fs from "node:fs"
@@ -60,7 +60,7 @@ const waitingForStop = (vm: VmInstance) =>
  * the full stop sequence, timed.
  */
 export const checkPlugin = Effect.fn("checkPlugin")(function*(
-  config: LaunchConfig,
+  config: ChainVmConfig,
   options: {
     readonly handshakeOnly: boolean
     readonly sha256: boolean

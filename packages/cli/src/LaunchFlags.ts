@@ -2,7 +2,7 @@
  * The command-line arguments shared by `vmre check` and `vmre run`: which plugin to start
  * and how, turned into the runtime's `LaunchConfig`.
  */
-import { Durations, type LaunchConfig } from "@vmre/runtime"
+import { type ChainVmConfig, Durations } from "@vmre/runtime"
 import { ProtocolVersion } from "@vmre/wire"
 import { Duration, Option } from "effect"
 import { Argument, Flag } from "effect/cli"
@@ -42,6 +42,10 @@ export const launchOptionFlags = {
   handshakeTimeout: duration(
     "handshake-timeout",
     "How long the plugin may take to call Initialize (default 5s, or $VMRE_HANDSHAKE_TIMEOUT)"
+  ),
+  callTimeout: duration(
+    "call-timeout",
+    "Bound on each vm.VM call (default 30s; Initialize and SetState 5m)"
   ),
   stopTimeout: duration(
     "stop-timeout",
@@ -115,6 +119,7 @@ export interface LaunchOptionInput {
   readonly protocol: Option.Option<number | ReadonlyArray<number>>
   readonly handshakeTimeout: Option.Option<Duration.Duration>
   readonly stopTimeout: Option.Option<Duration.Duration>
+  readonly callTimeout: Option.Option<Duration.Duration>
   readonly envNames: ReadonlyArray<string>
   readonly env: ReadonlyArray<readonly [string, string]>
   readonly inheritEnv: boolean
@@ -130,7 +135,8 @@ export interface LaunchInput extends LaunchOptionInput {
 }
 
 /** The launch options of {@link launchOptionFlags}, for launches whose path and name come from elsewhere. */
-export const toLaunchOptions = (input: LaunchOptionInput): Omit<LaunchConfig, "path" | "name" | "args"> => ({
+export const toLaunchOptions = (input: LaunchOptionInput): Omit<ChainVmConfig, "path" | "name" | "args"> => ({
+  callTimeout: Option.getOrUndefined(input.callTimeout),
   env: Object.fromEntries(input.env),
   inheritEnv: input.inheritEnv,
   protocolVersion: Option.getOrUndefined(input.protocol),
@@ -142,7 +148,7 @@ export const toLaunchOptions = (input: LaunchOptionInput): Omit<LaunchConfig, "p
 })
 
 /** The runtime's launch config; what is not given comes from the runtime's defaults. */
-export const toLaunchConfig = (input: LaunchInput): LaunchConfig => ({
+export const toLaunchConfig = (input: LaunchInput): ChainVmConfig => ({
   ...toLaunchOptions(input),
   path: input.plugin,
   args: input.args,

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ccorePluginPath, skipCCore } from "../../../test-support/ccoreInterop.ts"
-import { bin, examplePlugin, fixtureArgs, goPlugin, isAlive, repoRoot, skipGo, start, vmre } from "./support.ts"
+import { bin, examplePlugin, fixture, fixtureArgs, goPlugin, isAlive, repoRoot, skipGo, start, vmre } from "./support.ts"
 
 const lines = (text: string) => text.split("\n").filter((line) => line !== "")
 
@@ -99,6 +99,23 @@ describe("vmre check", () => {
       const bad = yield* vmre(fixtureArgs("check", "normal", "--protocol", "45-"))
       expect(bad.code).toBe(2)
       expect(bad.stderr).toContain("protocol versions: N, N,M, LOW-HIGH")
+    }))
+
+  it.live("a VM address that refuses connections fails in seconds and says so; --call-timeout bounds every call", () =>
+    Effect.gen(function*() {
+      const refusing = ["check", "--env", "FIXTURE_MODE=refusing-addr", "--handshake-timeout", "30s"]
+      const result = yield* vmre([...refusing, process.execPath, fixture])
+      expect(result.code).toBe(1)
+      expect(result.stderr).toMatch(
+        /^vm\.VM\/Version failed: the vm is unavailable \(Unavailable\): connection refused at 127\.0\.0\.1:\d+: the vm reported this address at its handshake/m
+      )
+      // Before: the call waited for its whole 30 s timeout and said only "no answer within 30s".
+      expect(result.millis).toBeLessThan(15_000)
+      const bounded = yield* vmre([...refusing, "--call-timeout", "500ms", process.execPath, fixture])
+      expect(bounded.code).toBe(1)
+      expect(bounded.stderr).toMatch(/no answer within 500ms; the last connection attempt failed: .*ECONNREFUSED/)
+      const bad = yield* vmre(["check", "--call-timeout", "soon", process.execPath, fixture])
+      expect(bad.code).toBe(2)
     }))
 
   it.live("reports a plugin that crashes before the handshake with its exit code and stderr tail", () =>

@@ -154,13 +154,21 @@ const clientOf = (address: string) => ChainVm.make({ address, callTimeout: `${CA
 // ---------------------------------------------------------------------------------------
 
 describe("the client against a peer that does not answer", () => {
-  it.live("nobody listens: a call waits for the VM until its timeout, Health fails at once; both VmUnavailable", () =>
+  it.live("nobody listens: a call fails after the 1 s refusal grace saying why, not at its 30 s timeout; Health at once", () =>
     Effect.gen(function*() {
-      const client = yield* clientOf(`127.0.0.1:${yield* freePort}`)
+      const address = `127.0.0.1:${yield* freePort}`
+      const client = yield* ChainVm.make({ address, callTimeout: "30 seconds" })
       const version = yield* failure(client.version())
-      expect(version.error).toMatchObject({ _tag: "VmUnavailable", method: "Version", code: "DeadlineExceeded" })
-      expect(version.millis).toBeGreaterThanOrEqual(CALL_TIMEOUT_MILLIS - 50)
-      expect(version.millis).toBeLessThanOrEqual(CALL_TIMEOUT_MILLIS + TIMER_SLACK_MILLIS)
+      expect(version.error).toMatchObject({ _tag: "VmUnavailable", method: "Version", code: "Unavailable" })
+      expect(version.error.message).toContain(`connection refused at ${address}: the vm reported this address at its handshake`)
+      expect(version.error.message).toMatch(/ECONNREFUSED/)
+      expect(version.millis).toBeGreaterThanOrEqual(1_000 - 50)
+      expect(version.millis).toBeLessThanOrEqual(1_000 + TIMER_SLACK_MILLIS + 1_000)
+      // A timeout shorter than the grace still ends the call, and says what the connection did.
+      const quickClient = yield* ChainVm.make({ address, callTimeout: "300 millis" })
+      const quick = yield* failure(quickClient.version())
+      expect(quick.error).toMatchObject({ _tag: "VmUnavailable", code: "DeadlineExceeded" })
+      expect(quick.error.message).toMatch(/no answer within 300ms; the last connection attempt failed: .*ECONNREFUSED/)
       const health = yield* failure(client.health())
       expect(health.error).toMatchObject({ _tag: "VmUnavailable", method: "Health", code: "Unavailable" })
       expect(health.error.message).toMatch(/ECONNREFUSED/)

@@ -55,21 +55,42 @@ const make = Effect.fnUntraced(function*(options: ConnectOptions) {
     compression: options.compression
   })
   // gRPC "wait for ready": (re)connect with a backoff until the connection is up; the
-  // call's timeout and the process's exit bound the wait.
+  // call's timeout and the process's exit bound the wait. Unlike grpc-go, an address that
+  // refuses every connection from the start is not waited on for the whole call timeout: the
+  // VM reported it at its handshake and nothing listens there (after `refusedGrace`).
+  let everConnected = false
+  let lastError: string | undefined
+  const refusedGraceMillis = Duration.toMillis(Duration.fromInputUnsafe(options.refusedGrace ?? Duration.seconds(1)))
   const ready = Effect.gen(function*() {
     // The common case, a live connection, costs no promise.
     const state = conn.sessionManager.state()
-    if (state === "open" || state === "idle") return
+    if (state === "open" || state === "idle") {
+      everConnected = true
+      return
+    }
     let delay = 10
+    const began = Date.now()
     while ((yield* Effect.promise(() => conn.sessionManager.connect())) === "error") {
+      const error = conn.sessionManager.error()
+      lastError = error instanceof Error ? error.message : String(error)
+      const refused = (error as NodeJS.ErrnoException | undefined)?.code === "ECONNREFUSED" || /ECONNREFUSED/.test(lastError)
+      if (refused && !everConnected && Date.now() - began >= refusedGraceMillis) {
+        return yield* Effect.fail(
+          `connection refused at ${options.address}: the vm reported this address at its handshake, but nothing ` +
+            `accepts connections there (${lastError})`
+        )
+      }
       yield* Effect.sleep(Duration.millis(delay))
       delay = Math.min(delay * 2, 1_000)
     }
+    everConnected = true
+    lastError = undefined
   })
   return makeClient({
     transport: conn.transport,
     options,
     ready,
+    lastConnectError: () => lastError,
     process: options.process,
     isClosed: conn.isClosed
   })
