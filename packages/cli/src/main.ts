@@ -30,14 +30,25 @@ const presenter: CliOutput.Presenter = {
       CliOutput.defaultPresenter.present(event)
 }
 
-const teardown: Runtime.Teardown = (exit, onExit) => {
-  if (Exit.isSuccess(exit)) return onExit(ExitCode.ok)
-  if (Cause.hasInterruptsOnly(exit.cause)) return onExit(exitCodeOnSignal(signalStop))
+// Once the command is done, nothing of vmre's may keep the process alive: a process that
+// escaped the plugin's group (setsid) can hold the plugin's output pipes open for as long as it
+// lives, and the runtime stops reading them after its drain bound. Whatever still holds the
+// event loop a second after the end (time for stdout to flush) does not hold the exit.
+const LINGER_MILLIS = 1_000
+const exitAfterLinger = (code: number) => setTimeout(() => process.exit(code), LINGER_MILLIS).unref()
+
+const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
+  if (Exit.isSuccess(exit)) return ExitCode.ok
+  if (Cause.hasInterruptsOnly(exit.cause)) return exitCodeOnSignal(signalStop)
   const error = Cause.squash(exit.cause)
-  if (CliError.isCliError(error)) {
-    return onExit(error._tag === "ShowHelp" && error.errors.length === 0 ? ExitCode.ok : ExitCode.usage)
-  }
-  onExit(Runtime.getErrorExitCode(error))
+  if (CliError.isCliError(error)) return error._tag === "ShowHelp" && error.errors.length === 0 ? ExitCode.ok : ExitCode.usage
+  return Runtime.getErrorExitCode(error)
+}
+
+const teardown: Runtime.Teardown = (exit, onExit) => {
+  const code = exitCodeOf(exit)
+  onExit(code)
+  exitAfterLinger(code)
 }
 
 Command.runWith(vmre, { version })(PluginArgv.separate(process.argv.slice(2))).pipe(

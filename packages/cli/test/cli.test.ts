@@ -101,6 +101,18 @@ describe("vmre check", () => {
       expect(bad.stderr).toContain("protocol versions: N, N,M, LOW-HIGH")
     }))
 
+  it.live("exits once done although a process that left the plugin's group still holds its output pipes", () =>
+    Effect.gen(function*() {
+      const result = yield* vmre(fixtureArgs("check", "escape-grandchild", "--verbose"), { timeoutMillis: 20_000 })
+      const grandchild = Number(/grandchild (\d+)/.exec(result.stderr)?.[1])
+      if (grandchild > 0 && isAlive(grandchild)) process.kill(grandchild, "SIGKILL")
+      expect(result.code, result.stderr).toBe(0)
+      expect(result.stdout).toMatch(/^ok: node handshook and stopped\n/)
+      // Before: the process lingered until the escaped one let go of the pipes (30 s here).
+      expect(result.millis).toBeLessThan(10_000)
+      expect(grandchild).toBeGreaterThan(0)
+    }))
+
   it.live("a VM address that refuses connections fails in seconds and says so; --call-timeout bounds every call", () =>
     Effect.gen(function*() {
       const refusing = ["check", "--env", "FIXTURE_MODE=refusing-addr", "--handshake-timeout", "30s"]
