@@ -404,6 +404,21 @@ describe("vmre run", () => {
       expect(isAlive(pid)).toBe(false)
     })))
 
+  it.live("Ctrl-C during the handshake says what it stops and kills a SIGTERM-deaf plugin at once (exit 130)", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const vmreProcess = yield* start(fixtureArgs("check", "deaf-never-handshake", "--handshake-timeout", "60s", "--verbose"))
+      const stderr = yield* vmreProcess.waitForStderr((text) => text.includes("deaf and never calling Initialize"))
+      const pid = Number(/\[node (\d+) stdout\]/.exec(stderr)?.[1])
+      const interruptedAt = Date.now()
+      vmreProcess.child.kill("SIGINT")
+      const result = yield* vmreProcess.finished(15_000)
+      expect(result.code).toBe(130)
+      expect(result.stderr).toContain(`vmre: WARN launch of node interrupted during its handshake: killing it (pid ${pid}) at once`)
+      // Before: silence while SIGTERM was ignored for the whole 5 s grace (6.5 s in all).
+      expect(Date.now() - interruptedAt).toBeLessThan(4_000)
+      expect(isAlive(pid)).toBe(false)
+    })))
+
   it.live("a plugin that exits on its own: says how it ended, exits 1", () =>
     Effect.gen(function*() {
       const result = yield* vmre(fixtureArgs("run", "exit-after-handshake"))

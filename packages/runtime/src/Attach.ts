@@ -114,6 +114,11 @@ export const attachedHandle = (vmAddr: string, pollInterval: Duration.Input = Du
         stopRequested = true
         return unknownExit
       }),
+      // Never signalled: vmre did not start it.
+      kill: Effect.sync(() => {
+        stopRequested = true
+        return unknownExit
+      }),
       stopRequested: Effect.sync(() => stopRequested),
       drained: () => Effect.void,
       stderrTail: Effect.succeed([]),

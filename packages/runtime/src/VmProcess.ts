@@ -42,6 +42,11 @@ export interface VmProcessHandle {
   readonly exitStatus: Effect.Effect<Option.Option<ProcessExit>>
   /** SIGTERM, grace period, SIGKILL, then drain the output. Runs once; later calls wait for it. */
   readonly stop: Effect.Effect<ProcessExit>
+  /**
+   * SIGKILL to the process group at once, then drain the output (bounded): for a plugin that
+   * never became a VM (an interrupted launch), where a grace period only makes a person wait.
+   */
+  readonly kill: Effect.Effect<ProcessExit>
   /** Whether a stop was requested (the exit, if any, was asked for rather than a crash). */
   readonly stopRequested: Effect.Effect<boolean>
   /** Waits (at most `timeout`) until both output streams have been read to their end. */
@@ -162,6 +167,11 @@ export class VmProcess extends Context.Service<VmProcess, {
           )
         )
         const stop = yield* Effect.cached(Effect.uninterruptible(terminate))
+        const kill = Effect.uninterruptible(Effect.gen(function*() {
+          stopRequested = true
+          if (!(yield* Deferred.isDone(exited))) yield* Effect.ignore(handle.kill({ killSignal: "SIGKILL" }))
+          return yield* Effect.andThen(stop, Deferred.await(exited))
+        }))
         // Added last so it runs first: the child is stopped and its output drained before the
         // pumps are interrupted and the spawner's own finalizer runs.
         yield* Effect.addFinalizer(() => stop)
@@ -173,6 +183,7 @@ export class VmProcess extends Context.Service<VmProcess, {
             Effect.flatMap((done) => Option.isSome(done) ? Effect.map(done.value, Option.some) : Effect.succeed(Option.none()))
           ),
           stop,
+          kill,
           stopRequested: Effect.sync(() => stopRequested),
           drained,
           stderrTail: Effect.sync(() => tail.snapshot()),

@@ -3,7 +3,7 @@
  * server in its environment, waits for its `Initialize` and checks it, and gives back a
  * handle to the running VM. Everything it starts belongs to the caller's scope.
  */
-import { Clock, Config, Context, Duration, Effect, Exit, Layer, Metric, Schema, Scope } from "effect"
+import { Cause, Clock, Config, Context, Duration, Effect, Exit, Layer, Metric, Schema, Scope } from "effect"
 import { randomBytes } from "node:crypto"
 import * as path from "node:path"
 import * as Attach from "./Attach.ts"
@@ -161,6 +161,8 @@ export class VmRuntime extends Context.Service<VmRuntime, {
         // launch never keeps a child alive until the caller's scope ends.
         const launchScope = yield* Scope.fork(yield* Effect.scope)
         const serverScope = yield* Scope.fork(launchScope)
+        // The plugin process once spawned: an interrupted handshake kills it at once.
+        let spawned: VmProcessHandle | undefined
         const attempt = Effect.gen(function*() {
           if (config.sha256 !== undefined) yield* Checksum.verify(pluginPath, config.sha256)
           const secret = config.requireSecret === true ? randomBytes(32).toString("hex") : undefined
@@ -191,6 +193,7 @@ export class VmRuntime extends Context.Service<VmRuntime, {
                 lifecycle.publish({ _tag: "Exited", name, pid, exit, requested: stopRequested })
               )
           }).pipe(Scope.provide(launchScope))
+          spawned = child
           yield* Effect.annotateCurrentSpan({ pid: child.pid })
           yield* lifecycle.publish({ _tag: "Spawned", name, path: pluginPath, pid: child.pid })
 
@@ -259,7 +262,20 @@ export class VmRuntime extends Context.Service<VmRuntime, {
               lifecycle.publish({ _tag: "LaunchFailed", name, path: pluginPath, error: error._tag, message: error.message })
             )
           ),
-          Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(launchScope, exit))
+          Effect.onExit((exit) => {
+            if (Exit.isSuccess(exit)) return Effect.void
+            // Interrupted (Ctrl-C, a caller giving up) before the plugin became a VM: a plugin
+            // built on the upstream Serve ignores SIGTERM until Shutdown, so the grace period
+            // would only make a person wait; it is killed at once.
+            const child = spawned
+            const killFirst = child !== undefined && Cause.hasInterruptsOnly(exit.cause) ?
+              Effect.andThen(
+                Effect.logWarning(`launch of ${name} interrupted during its handshake: killing it (pid ${child.pid}) at once`),
+                child.kill
+              ) :
+              Effect.void
+            return Effect.andThen(killFirst, Scope.close(launchScope, exit))
+          })
         )
       })
 
