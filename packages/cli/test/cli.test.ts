@@ -419,6 +419,16 @@ describe("vmre run", () => {
       expect(isAlive(pid)).toBe(false)
     })))
 
+  it.live("a signal during start-up ends vmre as a Ctrl-C does (130), not by the signal", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const vmreProcess = yield* start(fixtureArgs("check", "normal"))
+      // Well before the modules are loaded and the command's handlers exist.
+      yield* Effect.sleep("30 millis")
+      vmreProcess.child.kill("SIGTERM")
+      const result = yield* vmreProcess.finished(15_000)
+      expect({ code: result.code, signal: result.signal }).toEqual({ code: 130, signal: null })
+    })))
+
   it.live("a plugin that exits on its own: says how it ended, exits 1", () =>
     Effect.gen(function*() {
       const result = yield* vmre(fixtureArgs("run", "exit-after-handshake"))
