@@ -96,7 +96,8 @@ export const checkPlugin = Effect.fn("checkPlugin")(function*(
     }
     const [stopDuration] = yield* Effect.timed(Scope.close(scope, Exit.void)).pipe(waitingForStop(vm))
     const exit = yield* exitOf(vm)
-    return { plugin: vm.path, vm, probes: facts, stopDuration, exit } satisfies Report.CheckPassed
+    const groupOutlivedPlugin = yield* vm.groupOutlivedPlugin
+    return { plugin: vm.path, vm, probes: facts, stopDuration, exit, groupOutlivedPlugin } satisfies Report.CheckPassed
   }).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
 })
 

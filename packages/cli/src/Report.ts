@@ -17,6 +17,8 @@ export interface CheckPassed {
   readonly probes: Readonly<Record<string, unknown>>
   readonly stopDuration: Duration.Duration
   readonly exit: ProcessExit
+  /** Processes the plugin started in its group outlived it at the stop (they ignored SIGTERM). */
+  readonly groupOutlivedPlugin: boolean
 }
 
 /** Milliseconds with one decimal, as the JSON report carries them. */
@@ -43,6 +45,12 @@ export const passedText = (report: CheckPassed): string => {
   if (report.exit.signal === "SIGKILL") {
     lines.push("  note: the plugin did not exit on SIGTERM within the stop timeout and was killed")
   }
+  if (report.groupOutlivedPlugin) {
+    lines.push(
+      "  note: processes the plugin started in its group ignored SIGTERM and outlived it; the stop waited " +
+        "for them and killed them with the group (SIGKILL)"
+    )
+  }
   return lines.join("\n")
 }
 
@@ -56,7 +64,8 @@ export const passedJson = (report: CheckPassed) => ({
   handshakeMs: millis(report.vm.handshakeDuration),
   ...report.probes,
   stopMs: millis(report.stopDuration),
-  exit: { code: report.exit.code, signal: report.exit.signal }
+  exit: { code: report.exit.code, signal: report.exit.signal },
+  groupOutlivedPlugin: report.groupOutlivedPlugin
 })
 
 /** `{tag, message, ...the error's own fields}`: the fields differ per tag (see the runtime's Errors). */

@@ -53,7 +53,8 @@ describe("vmre check", () => {
         "protocolVersion",
         "handshakeMs",
         "stopMs",
-        "exit"
+        "exit",
+        "groupOutlivedPlugin"
       ])
       expect(report).toMatchObject({ ok: true, plugin: process.execPath, protocolVersion: 45, exit: { code: 0, signal: null } })
       expect(report.vmAddr).toMatch(/^127\.0\.0\.1:\d+$/)
@@ -418,6 +419,18 @@ describe("vmre run", () => {
       expect(Date.now() - interruptedAt).toBeLessThan(4_000)
       expect(isAlive(pid)).toBe(false)
     })))
+
+  it.live("a stop held up by a process the plugin started that ignores SIGTERM says so", () =>
+    Effect.gen(function*() {
+      const held = yield* vmre(fixtureArgs("check", "spawn-grandchild"))
+      expect(held.code, held.stderr).toBe(0)
+      expect(held.stdout).toContain("  note: processes the plugin started in its group ignored SIGTERM and outlived it;")
+      const json = yield* vmre(fixtureArgs("check", "spawn-grandchild", "--json"))
+      expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, groupOutlivedPlugin: true })
+      const plain = yield* vmre(fixtureArgs("check", "normal", "--json"))
+      expect(JSON.parse(plain.stdout)).toMatchObject({ ok: true, groupOutlivedPlugin: false })
+      expect((yield* vmre(fixtureArgs("check", "normal"))).stdout).not.toContain("note:")
+    }))
 
   it.live("a signal during start-up ends vmre as a Ctrl-C does (130), not by the signal", () =>
     Effect.scoped(Effect.gen(function*() {

@@ -120,6 +120,7 @@ export const attachedHandle = (vmAddr: string, pollInterval: Duration.Input = Du
         return unknownExit
       }),
       stopRequested: Effect.sync(() => stopRequested),
+      groupOutlivedPlugin: Effect.succeed(false),
       drained: () => Effect.void,
       stderrTail: Effect.succeed([]),
       recentLines: Effect.succeed([])

@@ -49,6 +49,12 @@ export interface VmProcessHandle {
   readonly kill: Effect.Effect<ProcessExit>
   /** Whether a stop was requested (the exit, if any, was asked for rather than a crash). */
   readonly stopRequested: Effect.Effect<boolean>
+  /**
+   * Whether, at the stop, processes the plugin started in its group were still alive after the
+   * plugin itself had exited (they ignored SIGTERM, and were SIGKILLed with the group): what
+   * made such a stop take the whole grace period.
+   */
+  readonly groupOutlivedPlugin: Effect.Effect<boolean>
   /** Waits (at most `timeout`) until both output streams have been read to their end. */
   readonly drained: (timeout: Duration.Input) => Effect.Effect<void>
   /** The last lines the plugin wrote to stderr. */
@@ -150,11 +156,27 @@ export class VmProcess extends Context.Service<VmProcess, {
         const drained = (timeout: Duration.Input) =>
           Effect.forEach(pumps, Fiber.join, { discard: true }).pipe(Effect.timeoutOption(timeout), Effect.asVoid)
 
+        let groupOutlivedPlugin = false
+        const groupAlive = () => {
+          try {
+            process.kill(-pid, 0)
+            return true
+          } catch {
+            return false
+          }
+        }
         const terminate = Effect.gen(function*() {
           stopRequested = true
           if (!(yield* Deferred.isDone(exited))) {
             // SIGTERM to the process group, SIGKILL to it after the grace period.
+            const watch = yield* Effect.forkChild(Effect.gen(function*() {
+              yield* Deferred.await(exited)
+              // The plugin is gone: anything still in its group ignored the SIGTERM.
+              yield* Effect.sleep(Duration.millis(50))
+              if (groupAlive()) groupOutlivedPlugin = true
+            }))
             yield* Effect.ignore(handle.kill({ killSignal: "SIGTERM", forceKillAfter: spec.stopTimeout }))
+            yield* Fiber.join(watch).pipe(Effect.timeoutOption(Duration.millis(100)))
           }
           yield* Deferred.await(exited)
           yield* drained(drainBound)
@@ -185,6 +207,7 @@ export class VmProcess extends Context.Service<VmProcess, {
           stop,
           kill,
           stopRequested: Effect.sync(() => stopRequested),
+          groupOutlivedPlugin: Effect.sync(() => groupOutlivedPlugin),
           drained,
           stderrTail: Effect.sync(() => tail.snapshot()),
           recentLines: Effect.sync(() => recent.snapshot())
