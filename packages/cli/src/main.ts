@@ -47,6 +47,8 @@ const exitCodeOf = (exit: Exit.Exit<unknown, unknown>): number => {
 
 const teardown: Runtime.Teardown = (exit, onExit) => {
   const code = exitCodeOf(exit)
+  const lost = statusLine.dropped()
+  if (lost > 0) process.stderr.write(`vmre: WARN ${lost} log line(s) dropped: stderr was not read fast enough\n`)
   onExit(code)
   exitAfterLinger(code)
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { execFileSync } from "node:child_process"
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import { existsSync } from "node:fs"
 import { resolve } from "node:path"
 import { createHash } from "node:crypto"
@@ -441,6 +441,35 @@ describe("vmre run", () => {
       const result = yield* vmreProcess.finished(15_000)
       expect({ code: result.code, signal: result.signal }).toEqual({ code: 130, signal: null })
     })))
+
+  it.live("a flooding plugin and a stderr nobody reads: memory stays bounded, dropped lines are counted", () =>
+    Effect.gen(function*() {
+      const child = spawn(process.execPath, [bin, ...fixtureArgs("run", "flood", "--env", "FIXTURE_FLOOD_MB=4000")], {
+        cwd: repoRoot,
+        stdio: ["ignore", "ignore", "pipe"]
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+      // Nobody reads stderr for a while: the pipe fills, and vmre must not buffer the flood.
+      child.stderr!.pause()
+      const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, "utf8"))?.[1]) / 1024
+      yield* Effect.sleep("4 seconds")
+      const early = rssMiB()
+      yield* Effect.sleep("3 seconds")
+      const later = rssMiB()
+      // Before: 1.07 GB at 6 s and 1.6 GB at 10 s, growing with the flood.
+      expect(later).toBeLessThan(500)
+      expect(later - early).toBeLessThan(100)
+      let stderr = ""
+      child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+      child.stderr!.resume()
+      yield* Effect.sleep("500 millis")
+      child.kill("SIGINT")
+      const code = yield* Effect.callback<number | null>((resume) => {
+        child.once("close", (c) => resume(Effect.succeed(c)))
+      }).pipe(Effect.timeout("20 seconds"))
+      expect(code).toBe(0)
+      expect(stderr).toMatch(/vmre: WARN \d+ log line\(s\) dropped: stderr was not read fast enough/)
+    }).pipe(Effect.scoped), 60_000)
 
   it.live("a plugin that exits on its own: says how it ended, exits 1", () =>
     Effect.gen(function*() {
