@@ -8,6 +8,7 @@ import { Context, Deferred, Duration, Effect, Fiber, Layer, Option, Scope, Strea
 import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { closeSync, openSync, writeSync } from "node:fs"
 import * as Diagnose from "./Diagnose.ts"
+import { Containment } from "./Containment.ts"
 import { OrphanGuard } from "./OrphanGuard.ts"
 import type { ProcessExit, SpawnFailed } from "./Errors.ts"
 import * as PluginLog from "./PluginLog.ts"
@@ -85,11 +86,13 @@ const openRaw = (file: string | undefined) =>
 export class VmProcess extends Context.Service<VmProcess, {
   readonly spawn: (spec: ProcessSpec) => Effect.Effect<VmProcessHandle, SpawnFailed, Scope.Scope>
 }>()("@vmre/runtime/VmProcess") {
-  static readonly layer: Layer.Layer<VmProcess> = Layer.effect(
+  /** Without its dependencies: provide the platform's services, an OrphanGuard and a Containment. */
+  static readonly layerNoDeps = Layer.effect(
     VmProcess,
     Effect.gen(function*() {
       const spawner = yield* ChildProcessSpawner.ChildProcessSpawner
       const guard = yield* OrphanGuard
+      const containment = yield* Containment
 
       const spawn = Effect.fn("VmProcess.spawn")(function*(spec: ProcessSpec) {
         yield* Diagnose.preflight(spec.path, spec.env)
@@ -97,7 +100,10 @@ export class VmProcess extends Context.Service<VmProcess, {
         const stdoutFd = yield* openRaw(spec.stdoutFile)
         const stderrFd = yield* openRaw(spec.stderrFile)
 
-        const command = guard.wrapCommand(spec.path, spec.args)
+        // Created first, so removed last: after the stop, whatever is left in it is killed.
+        const cgroup = yield* containment.create(spec.name)
+        const guarded = guard.wrapCommand(spec.path, spec.args)
+        const command = cgroup === undefined ? guarded : cgroup.wrap(guarded)
         const handle = yield* spawner.spawn(
           ChildProcess.make(command.command, command.args, {
             cwd: spec.cwd,
@@ -215,5 +221,15 @@ export class VmProcess extends Context.Service<VmProcess, {
       })
       return VmProcess.of({ spawn })
     })
-  ).pipe(Layer.provide([NodeServices.layer, OrphanGuard.layer]))
+  )
+
+  /** Real processes, guarded against orphaning, in cgroups where the host may create them. */
+  static readonly layer: Layer.Layer<VmProcess> = VmProcess.layerNoDeps.pipe(
+    Layer.provide([NodeServices.layer, OrphanGuard.layer, Containment.layer])
+  )
+
+  /** Real processes contained by process group only (no cgroups). */
+  static readonly layerProcessGroupsOnly: Layer.Layer<VmProcess> = VmProcess.layerNoDeps.pipe(
+    Layer.provide([NodeServices.layer, OrphanGuard.layer, Containment.layerNone])
+  )
 }
