@@ -88,6 +88,37 @@ const makeCgroup = (dir: string): PluginCgroup => ({
   })
 })
 
+const hostAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM"
+  }
+}
+
+/**
+ * Removes the empty cgroups of hosts that are gone (a host killed with SIGKILL cannot remove
+ * its own; its watchdog killed what was inside).
+ */
+const removeStale = (base: string): void => {
+  let entries: Array<string> = []
+  try {
+    entries = fs.readdirSync(base)
+  } catch {
+    return
+  }
+  for (const entry of entries) {
+    const owner = /^vmre-(\d+)-(\d+|probe)$/.exec(entry)?.[1]
+    if (owner === undefined || Number(owner) === process.pid || hostAlive(Number(owner))) continue
+    try {
+      fs.rmdirSync(path.join(base, entry))
+    } catch {
+      // Not empty yet, or not ours to remove: left alone.
+    }
+  }
+}
+
 export class Containment extends Context.Service<Containment, {
   /** Why plugins are contained by process group only; undefined when cgroups are used. */
   readonly unavailable: string | undefined
@@ -103,6 +134,7 @@ export class Containment extends Context.Service<Containment, {
         yield* Effect.logInfo(`cgroups not available (${found.reason}): plugins are contained by process group only`)
         return { unavailable: found.reason, create: () => Effect.succeed(undefined) }
       }
+      removeStale(found.base)
       let next = 0
       return {
         unavailable: undefined,

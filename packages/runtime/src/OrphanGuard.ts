@@ -38,9 +38,10 @@ export const wrapCommand = (
 ): { readonly command: string; readonly args: ReadonlyArray<string> } =>
   available ? { command: SETPRIV, args: ["--pdeathsig", "KILL", "--", path, ...args] } : { command: path, args }
 
-// It keeps the set of guarded process groups from "add PGID" and "del PGID" lines on its
-// stdin; `read` fails at EOF, i.e. when the host is gone, and then it SIGKILLs every group
-// still in the set. Pure POSIX sh, no external command (it has no PATH).
+// It keeps the set of guarded process groups and cgroups from "add X" and "del X" lines on its
+// stdin (a number is a process group, a path a cgroup); `read` fails at EOF, i.e. when the host
+// is gone, and then it SIGKILLs every group and kills every cgroup still in the set. Pure
+// POSIX sh, no external command (it has no PATH).
 const watchdogScript = `trap '' INT TERM HUP
 g=' '
 while read -r op p; do
@@ -49,11 +50,16 @@ while read -r op p; do
     del) case $g in *" $p "*) g="\${g%% $p *} \${g#* $p }" ;; esac ;;
   esac
 done
-for p in $g; do kill -KILL -"$p" 2>/dev/null; done`
+for p in $g; do
+  case $p in
+    /*) echo 1 > "$p/cgroup.kill" 2>/dev/null ;;
+    *) kill -KILL -"$p" 2>/dev/null ;;
+  esac
+done`
 
 /** The watchdog of one layer: the guarded groups and the shell process, started on demand. */
 const makeWatchdog = () => {
-  const guarded = new Set<number>()
+  const guarded = new Set<number | string>()
   let child: ChildProcess | undefined
   let released = false
   const start = (): ChildProcess => {
@@ -76,12 +82,12 @@ const makeWatchdog = () => {
     child = undefined
   }
   return {
-    add: (pgid: number) => {
+    add: (pgid: number | string) => {
       guarded.add(pgid)
       if (child === undefined) child = start()
       else child.stdin?.write(`add ${pgid}\n`)
     },
-    remove: (pgid: number) => {
+    remove: (pgid: number | string) => {
       guarded.delete(pgid)
       child?.stdin?.write(`del ${pgid}\n`)
       if (released && guarded.size === 0) finish()
@@ -106,12 +112,14 @@ export class OrphanGuard extends Context.Service<OrphanGuard, {
    * nothing where guarding is not available.
    */
   readonly watch: (pgid: number) => Effect.Effect<void, never, Scope.Scope>
+  /** The same for a plugin's cgroup (its path): killed with `cgroup.kill` if the host dies. */
+  readonly watchCgroup: (path: string) => Effect.Effect<void, never, Scope.Scope>
 }>()("@vmre/runtime/OrphanGuard") {
   static readonly layer: Layer.Layer<OrphanGuard> = Layer.effect(
     OrphanGuard,
     Effect.gen(function*() {
       if (!available) {
-        return OrphanGuard.of({ available, wrapCommand, watch: () => Effect.void })
+        return OrphanGuard.of({ available, wrapCommand, watch: () => Effect.void, watchCgroup: () => Effect.void })
       }
       const watchdog = yield* Effect.acquireRelease(Effect.sync(makeWatchdog), (dog) => Effect.sync(dog.release))
       return OrphanGuard.of({
@@ -121,6 +129,12 @@ export class OrphanGuard extends Context.Service<OrphanGuard, {
           Effect.acquireRelease(
             Effect.sync(() => watchdog.add(pgid)),
             () => Effect.sync(() => watchdog.remove(pgid))
+          ),
+        // A path with a space would split in the watchdog's words: such a cgroup is not guarded.
+        watchCgroup: (path) =>
+          /\s/.test(path) ? Effect.void : Effect.acquireRelease(
+            Effect.sync(() => watchdog.add(path)),
+            () => Effect.sync(() => watchdog.remove(path))
           )
       })
     })

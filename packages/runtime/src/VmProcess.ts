@@ -102,6 +102,7 @@ export class VmProcess extends Context.Service<VmProcess, {
 
         // Created first, so removed last: after the stop, whatever is left in it is killed.
         const cgroup = yield* containment.create(spec.name)
+        if (cgroup !== undefined) yield* guard.watchCgroup(cgroup.path)
         const guarded = guard.wrapCommand(spec.path, spec.args)
         const command = cgroup === undefined ? guarded : cgroup.wrap(guarded)
         const handle = yield* spawner.spawn(
