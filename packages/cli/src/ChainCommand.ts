@@ -54,8 +54,8 @@ export const summaryJson = (status: ChainStatus) => ({
   restarts: status.restarts
 })
 
-/** The flags of a dev chain, for `vmre chain` and `vmre attach`. */
-const devChainFlags = {
+/** The flags of a dev chain, for `vmre chain` and `vmre attach` (genesis and config also for `check --initialize`). */
+export const devChainFlags = {
   genesis: Flag.String("genesis").pipe(Flag.withMetavar("FILE"), Flag.withDescription("Genesis bytes of the chain"), Flag.optional),
   config: Flag.String("config").pipe(Flag.withMetavar("FILE"), Flag.withDescription("Config bytes for the VM"), Flag.optional),
   db: Flag.String("db").pipe(

@@ -17,7 +17,7 @@ import { launchFlags, toLaunchConfig } from "./LaunchFlags.ts"
 import * as Log from "./Log.ts"
 import { print, tell, withLogLevel } from "./Output.ts"
 import { ExitCode, Reported } from "./ExitCode.ts"
-import { attach, chain, devChainId, devVmId, readBytes } from "./ChainCommand.ts"
+import { attach, chain, devChainFlags, devChainId, devVmId, readBytes } from "./ChainCommand.ts"
 import { pack } from "./PackCommand.ts"
 import { registry } from "./RegistryCommand.ts"
 import * as Report from "./Report.ts"
@@ -165,8 +165,8 @@ const check = Command.make(
       ),
       Flag.withDefault(false)
     ),
-    genesis: Flag.String("genesis").pipe(Flag.withMetavar("FILE"), Flag.withDescription("With --initialize: the genesis bytes"), Flag.optional),
-    config: Flag.String("config").pipe(Flag.withMetavar("FILE"), Flag.withDescription("With --initialize: the config bytes"), Flag.optional)
+    genesis: devChainFlags.genesis,
+    config: devChainFlags.config
   },
   Effect.fn("vmre check")(function*(input) {
     const plugin = path.resolve(input.plugin)

@@ -3,19 +3,15 @@
  * signal, two chains on one store, a VM killed mid-chain, a VM that dies on every start.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Lifecycle, type LifecycleEvent, VmRuntime } from "@vmre/runtime"
+import { Lifecycle, type LifecycleEvent } from "@vmre/runtime"
 import { Ids } from "@vmre/wire"
-import { Effect, Layer, Logger, Option, Stream } from "effect"
+import { Effect, Option, Stream } from "effect"
 import { mkdirSync } from "node:fs"
 import { isAlive } from "../../../test-support/processes.ts"
 import * as Chain from "../src/Chain.ts"
-import { NodeConfig } from "../src/NodeConfig.ts"
-import * as NodeServices from "../src/services/Defaults.ts"
 import { NodeDatabase } from "../src/NodeDatabase.ts"
 import * as PrefixDatabase from "../src/PrefixDatabase.ts"
-import { VmFactory } from "../src/VmFactory.ts"
-import { VmRegistry } from "../src/VmRegistry.ts"
-import { chainIdOf, payloadChainScript, tempDir, vmIdOf, writeScript } from "./support.ts"
+import { chainIdOf, payloadChainScript, tempDir, testNode, vmIdOf, writeScript } from "./support.ts"
 
 const payloadVm = vmIdOf(1)
 const crashingVm = vmIdOf(2)
@@ -24,16 +20,7 @@ const utf8 = (text: string) => new TextEncoder().encode(text)
 const fastConfig = utf8(JSON.stringify({ autoPayload: { intervalMillis: 100, bytes: 32 } }))
 
 /** A node: registry over `dir`, factory, an in-memory store, chain data under `dir`. */
-const nodeLayer = (dir: string) =>
-  VmFactory.layer().pipe(
-    Layer.provideMerge(VmRegistry.layer({ pluginDir: `${dir}/plugins` })),
-    Layer.provideMerge(NodeServices.layerSingleNode),
-    Layer.provideMerge(VmRuntime.layer),
-    Layer.provideMerge(NodeDatabase.layerMemory),
-    Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: `${dir}/chainData` })),
-    // The plugins' own log lines are not what these tests look at.
-    Layer.provideMerge(Logger.layer([]))
-  )
+const nodeLayer = (dir: string) => testNode(dir, { pluginDir: `${dir}/plugins` })
 
 const collect = Effect.gen(function*() {
   const events: Array<LifecycleEvent> = []

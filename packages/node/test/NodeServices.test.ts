@@ -6,25 +6,21 @@ import { describe, expect, it } from "@effect/vitest"
 import { Code, ConnectError, createClient } from "@connectrpc/connect"
 import { ValidatorState } from "@vmre/proto/validatorstate/validatorstate_pb"
 import { Signer } from "@vmre/proto/warp/warp_pb"
-import { VmRuntime } from "@vmre/runtime"
 import { GrpcClient } from "@vmre/transport"
 import { Ids } from "@vmre/wire"
-import { DateTime, Effect, Layer, Logger } from "effect"
+import { DateTime, Effect, Layer } from "effect"
 import { readFileSync } from "node:fs"
 import { goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 import { NodeConfig } from "../src/NodeConfig.ts"
-import { NodeDatabase } from "../src/NodeDatabase.ts"
 import { AppNetwork } from "../src/services/AppNetwork.ts"
 import { ChainAliases } from "../src/services/ChainAliases.ts"
 import * as NodeServicesServer from "../src/services/NodeServicesServer.ts"
 import { ValidatorSet } from "../src/services/ValidatorSet.ts"
-import * as NodeServices from "../src/services/Defaults.ts"
 import * as Warp from "../src/services/WarpSigner.ts"
 import { WarpSigner } from "../src/services/WarpSigner.ts"
 import { VmFactory } from "../src/VmFactory.ts"
-import { VmRegistry } from "../src/VmRegistry.ts"
 import * as Chain from "../src/Chain.ts"
-import { chainIdOf, payloadChainBin, tempDir, vmIdOf } from "./support.ts"
+import { chainIdOf, payloadChainBin, tempDir, testNode, vmIdOf } from "./support.ts"
 
 const hex = (text: string) => new Uint8Array(Buffer.from(text, "hex"))
 
@@ -56,14 +52,10 @@ describe.skipIf(skipGo)("node services at server_addr", () => {
       const dir = yield* tempDir("vmre-services-")
       const report = `${dir}/callbacks.json`
       const chainId = chainIdOf(30)
-      const node = VmFactory.layer({ launch: { env: { GO_PLUGIN_CALLBACKS: report } } }).pipe(
-        Layer.provideMerge(VmRegistry.layer({ plugins: [{ vmId: vmIdOf(2), path: goPluginPath }] })),
-        Layer.provideMerge(NodeServices.layerSingleNode),
-        Layer.provideMerge(VmRuntime.layer),
-        Layer.provideMerge(NodeDatabase.layerMemory),
-        Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: dir })),
-        Layer.provideMerge(Logger.layer([]))
-      )
+      const node = testNode(dir, {
+        plugins: [{ vmId: vmIdOf(2), path: goPluginPath }],
+        launch: { launch: { env: { GO_PLUGIN_CALLBACKS: report } } }
+      })
       yield* Effect.gen(function*() {
         const factory = yield* VmFactory
         const config = yield* NodeConfig
@@ -132,14 +124,7 @@ describe("the example VM with the node services", () => {
     Effect.gen(function*() {
       const dir = yield* tempDir("vmre-services-ts-")
       const chainId = chainIdOf(32)
-      const node = VmFactory.layer().pipe(
-        Layer.provideMerge(VmRegistry.layer({ plugins: [{ vmId: vmIdOf(1), path: payloadChainBin }] })),
-        Layer.provideMerge(NodeServices.layerSingleNode),
-        Layer.provideMerge(VmRuntime.layer),
-        Layer.provideMerge(NodeDatabase.layerMemory),
-        Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: dir })),
-        Layer.provideMerge(Logger.layer([]))
-      )
+      const node = testNode(dir, { plugins: [{ vmId: vmIdOf(1), path: payloadChainBin }] })
       yield* Effect.gen(function*() {
         const config = yield* NodeConfig
         const network = yield* AppNetwork

@@ -4,7 +4,13 @@ import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { Effect } from "effect"
+import { VmRuntime } from "@vmre/runtime"
+import { Effect, Layer, Logger } from "effect"
+import { NodeConfig } from "../src/NodeConfig.ts"
+import { NodeDatabase } from "../src/NodeDatabase.ts"
+import * as NodeServices from "../src/services/Defaults.ts"
+import { VmFactory } from "../src/VmFactory.ts"
+import { VmRegistry } from "../src/VmRegistry.ts"
 
 export const payloadChainBin = fileURLToPath(new URL("../../../examples/payload-chain/bin/payload-chain", import.meta.url))
 export const fixturePlugin = fileURLToPath(new URL("../../runtime/test/fixtures/plugin.ts", import.meta.url))
@@ -37,3 +43,22 @@ export const payloadChainScript = () => `exec ${payloadChainBin} "$@"`
 /** The TypeScript fixture plugin in one of its modes. */
 export const fixtureScript = (mode: string, env: Record<string, string> = {}) =>
   `${Object.entries({ FIXTURE_MODE: mode, ...env }).map(([k, v]) => `${k}=${v}`).join(" ")} exec ${process.execPath} ${fixturePlugin}`
+
+/**
+ * A node for tests, as an embedding node composes it: the factory over a registry of `plugins`
+ * (or a directory), a single node's services, the engine, an in-memory store, chain data
+ * under `dir`, the plugins' own log lines silenced.
+ */
+export const testNode = (dir: string, options: {
+  readonly plugins?: ReadonlyArray<{ readonly vmId: string; readonly path: string }>
+  readonly pluginDir?: string
+  readonly launch?: Parameters<typeof VmFactory.layer>[0]
+}) =>
+  VmFactory.layer(options.launch).pipe(
+    Layer.provideMerge(VmRegistry.layer({ plugins: options.plugins, pluginDir: options.pluginDir })),
+    Layer.provideMerge(NodeServices.layerSingleNode),
+    Layer.provideMerge(VmRuntime.layer),
+    Layer.provideMerge(NodeDatabase.layerMemory),
+    Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: dir })),
+    Layer.provideMerge(Logger.layer([]))
+  )

@@ -13,6 +13,7 @@ import { Duration, Effect, Option } from "effect"
 import { readdirSync, readFileSync, readlinkSync } from "node:fs"
 import * as net from "node:net"
 import type { ProcessExit } from "./Errors.ts"
+import { isAlive } from "./Liveness.ts"
 import type { VmProcessHandle } from "./VmProcess.ts"
 
 /** `HOST:PORT` (IPv6 in brackets) as host and port, or undefined. */
@@ -62,15 +63,6 @@ export const findListener = (port: number): number | undefined => {
   return undefined
 }
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
 const accepting = (host: string, port: number): Promise<boolean> =>
   new Promise((resolve) => {
     const socket = net.connect({ host, port })
@@ -97,7 +89,7 @@ export const attachedHandle = (vmAddr: string, pollInterval: Duration.Input = Du
     let exited = false
     let stopRequested = false
     const gone = pid !== undefined ?
-      Effect.sync(() => !alive(pid)) :
+      Effect.sync(() => !isAlive(pid)) :
       Effect.map(Effect.promise(() => accepting(address.host, address.port)), (up) => !up)
     const exit: Effect.Effect<ProcessExit> = Effect.gen(function*() {
       while (!exited) {

@@ -12,6 +12,7 @@
 import { Context, Duration, Effect, Layer, type Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import { isAlive } from "./Liveness.ts"
 
 /** One plugin's cgroup. */
 export interface PluginCgroup {
@@ -88,15 +89,6 @@ const makeCgroup = (dir: string): PluginCgroup => ({
   })
 })
 
-const hostAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM"
-  }
-}
-
 /**
  * Removes the empty cgroups of hosts that are gone (a host killed with SIGKILL cannot remove
  * its own; its watchdog killed what was inside).
@@ -110,7 +102,7 @@ const removeStale = (base: string): void => {
   }
   for (const entry of entries) {
     const owner = /^vmre-(\d+)-(\d+|probe)$/.exec(entry)?.[1]
-    if (owner === undefined || Number(owner) === process.pid || hostAlive(Number(owner))) continue
+    if (owner === undefined || Number(owner) === process.pid || isAlive(Number(owner))) continue
     try {
       fs.rmdirSync(path.join(base, entry))
     } catch {

@@ -10,18 +10,21 @@ import { waitUntil } from "./support.ts"
 
 const hostPath = fileURLToPath(new URL("./fixtures/host.ts", import.meta.url))
 
-/** Pids of the live processes whose process group is `pgid`. */
-const groupMembers = (pgid: number): Array<number> =>
+/** State, parent and process group of each live process (zombies excluded), from /proc. */
+const liveProcesses = (): Array<{ readonly pid: number; readonly ppid: number; readonly pgid: number }> =>
   readdirSync("/proc").filter((e) => /^\d+$/.test(e)).flatMap((entry) => {
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, "utf8")
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-      // fields[0] is the state, fields[2] the process group; zombies are already dead.
-      return fields[0] !== "Z" && Number(fields[2]) === pgid ? [Number(entry)] : []
+      // fields[0] is the state, fields[1] the parent, fields[2] the process group.
+      return fields[0] !== "Z" ? [{ pid: Number(entry), ppid: Number(fields[1]), pgid: Number(fields[2]) }] : []
     } catch {
       return []
     }
   })
+
+/** Pids of the live processes whose process group is `pgid`. */
+const groupMembers = (pgid: number): Array<number> => liveProcesses().filter((p) => p.pgid === pgid).map((p) => p.pid)
 
 const killHostAndWatch = (env: Record<string, string>, expectedMembers: number) =>
   Effect.gen(function*() {
@@ -53,26 +56,10 @@ describe.skipIf(!OrphanGuard.available)("orphan protection (Linux)", () => {
     killHostAndWatch({ HOST_PLUGIN: goPluginPath, GO_PLUGIN_MODE: "ignore-sigterm" }, 1))
 })
 
-/** Live children of `pid` (zombies excluded). */
-const childrenOf = (pid: number): Array<number> =>
-  readdirSync("/proc").filter((e) => /^\d+$/.test(e)).flatMap((entry) => {
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8")
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-      return fields[0] !== "Z" && Number(fields[1]) === pid ? [Number(entry)] : []
-    } catch {
-      return []
-    }
-  })
+/** Live children of `pid`. */
+const childrenOf = (pid: number): Array<number> => liveProcesses().filter((p) => p.ppid === pid).map((p) => p.pid)
 
-const aliveNotZombie = (pid: number): boolean => {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z"
-  } catch {
-    return false
-  }
-}
+const aliveNotZombie = (pid: number): boolean => liveProcesses().some((p) => p.pid === pid)
 
 describe.skipIf(!OrphanGuard.available || !("base" in Containment.detect()))("orphan protection with cgroups", () => {
   it.live("a daemon the plugin started outside its process group dies within 1 s of its host's SIGKILL", () =>
