@@ -7,6 +7,16 @@ import { ProtocolVersion } from "@vmre/wire"
 import { Duration, Option } from "effect"
 import { Argument, Flag } from "effect/cli"
 
+/** Bytes from `512MiB`, `2GiB`, `64KiB` or a plain number of bytes. */
+export const parseSize = (text: string): Option.Option<number> => {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(KiB|MiB|GiB|K|M|G|B)?\s*$/i.exec(text)
+  if (match === null) return Option.none()
+  const unit = (match[2] ?? "B").toUpperCase()[0]!
+  const factor = unit === "K" ? 1024 : unit === "M" ? 1024 ** 2 : unit === "G" ? 1024 ** 3 : 1
+  const bytes = Math.floor(Number(match[1]) * factor)
+  return bytes >= 1024 * 1024 ? Option.some(bytes) : Option.none()
+}
+
 /** `KEY=VALUE`; the value may be empty or contain `=`, the key may not be empty or contain `=`. */
 export const parseEnvEntry = (text: string): Option.Option<readonly [string, string]> => {
   const separator = text.indexOf("=")
@@ -82,6 +92,27 @@ export const launchOptionFlags = {
     ),
     Flag.optional
   ),
+  memoryLimit: Flag.String("memory-limit").pipe(
+    Flag.withMetavar("SIZE"),
+    Flag.withDescription("Memory limit of the plugin's cgroup, e.g. 512MiB or 2GiB (over it the kernel OOM-kills it)"),
+    Flag.filterMap(parseSize, () => "a size: a number of bytes, or with KiB, MiB or GiB"),
+    Flag.optional
+  ),
+  pidsLimit: Flag.Int("pids-limit").pipe(
+    Flag.withMetavar("N"),
+    Flag.withDescription("Processes and threads the plugin's cgroup may hold (over it forks fail)"),
+    Flag.filterMap((n) => (n >= 1 ? Option.some(n) : Option.none()), () => "a count of at least 1"),
+    Flag.optional
+  ),
+  cpuLimit: Flag.String("cpu-limit").pipe(
+    Flag.withMetavar("CORES"),
+    Flag.withDescription("CPU time of the plugin's cgroup, in cores (0.5 = half a core)"),
+    Flag.filterMap((text) => {
+      const cores = Number(text)
+      return Number.isFinite(cores) && cores >= 0.01 ? Option.some(cores) : Option.none()
+    }, () => "a number of cores, at least 0.01"),
+    Flag.optional
+  ),
   requireSecret: Flag.Boolean("require-secret").pipe(
     Flag.withDescription(
       "Require the plugin to present a per-launch secret on Initialize (plugins written with @vmre/plugin do; Go plugins cannot)"
@@ -125,6 +156,9 @@ export interface LaunchOptionInput {
   readonly inheritEnv: boolean
   readonly expectSha256: Option.Option<string>
   readonly requireSecret: boolean
+  readonly memoryLimit: Option.Option<number>
+  readonly pidsLimit: Option.Option<number>
+  readonly cpuLimit: Option.Option<number>
   readonly handshakeOnly: boolean
 }
 
@@ -144,7 +178,14 @@ export const toLaunchOptions = (input: LaunchOptionInput): Omit<ChainVmConfig, "
   stopTimeout: Option.getOrUndefined(input.stopTimeout),
   engineAddrEnvNames: input.envNames.length === 0 ? undefined : input.envNames,
   sha256: Option.getOrUndefined(input.expectSha256),
-  requireSecret: input.requireSecret
+  requireSecret: input.requireSecret,
+  limits: Option.isNone(input.memoryLimit) && Option.isNone(input.pidsLimit) && Option.isNone(input.cpuLimit) ?
+    undefined :
+    {
+      memoryBytes: Option.getOrUndefined(input.memoryLimit),
+      pids: Option.getOrUndefined(input.pidsLimit),
+      cpus: Option.getOrUndefined(input.cpuLimit)
+    }
 })
 
 /** The runtime's launch config; what is not given comes from the runtime's defaults. */

@@ -9,6 +9,8 @@ import { mkdtempSync, readFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { ccorePluginPath, skipCCore } from "../../../test-support/ccoreInterop.ts"
+import * as Containment from "../../runtime/src/Containment.ts"
+import * as ResourceLimits from "../../runtime/src/ResourceLimits.ts"
 import { bin, examplePlugin, fixture, fixtureArgs, goPlugin, isAlive, repoRoot, skipGo, start, vmre } from "./support.ts"
 
 const lines = (text: string) => text.split("\n").filter((line) => line !== "")
@@ -470,6 +472,22 @@ describe("vmre run", () => {
       expect(code).toBe(0)
       expect(stderr).toMatch(/vmre: WARN \d+ log line\(s\) dropped: stderr was not read fast enough/)
     }).pipe(Effect.scoped), 60_000)
+
+  it.live.skipIf(!ResourceLimits.v1Hierarchies().some((h) => h.resource === "memory") || !("base" in Containment.detect()))(
+    "--memory-limit: a plugin over it is OOM-killed, and vmre says which limit it hit",
+    () =>
+      Effect.gen(function*() {
+        const result = yield* vmre(
+          fixtureArgs("run", "allocate", "--memory-limit", "192MiB", "--env", "FIXTURE_ALLOC_MB=1024"),
+          { timeoutMillis: 30_000 }
+        )
+        expect(result.code).toBe(1)
+        expect(result.stderr).toMatch(/^vmre: WARN node \(pid \d+\) hit its memory limit: 1 process\(es\) OOM-killed$/m)
+        expect(result.stderr).toMatch(/^vmre: node \(pid \d+\) exited on its own: killed by SIGKILL$/m)
+        const bad = yield* vmre(fixtureArgs("run", "normal", "--memory-limit", "lots"))
+        expect(bad.code).toBe(2)
+      })
+  )
 
   it.live("a plugin that exits on its own: says how it ended, exits 1", () =>
     Effect.gen(function*() {

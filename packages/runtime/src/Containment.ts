@@ -13,10 +13,17 @@ import { Context, Duration, Effect, Layer, type Scope } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { isAlive } from "./Liveness.ts"
+import * as ResourceLimits from "./ResourceLimits.ts"
 
 /** One plugin's cgroup. */
 export interface PluginCgroup {
   readonly path: string
+  /** Resources asked for that no controller could limit. */
+  readonly notApplied: ReadonlyArray<ResourceLimits.Resource>
+  /** What the kernel counted against the limits so far. */
+  readonly limitHits: Effect.Effect<ReadonlyArray<ResourceLimits.LimitHit>>
+  /** Removes the limits' own cgroups (cgroup v1), once the plugin's processes are gone. */
+  readonly removeLimits: Effect.Effect<void>
   /** SIGKILLs every process still in the cgroup and waits (bounded) until it is empty; the count killed. */
   readonly killAll: Effect.Effect<number>
   /** The command that enters the cgroup, then execs `command` (so that the plugin starts inside it). */
@@ -27,8 +34,9 @@ export interface PluginCgroup {
 }
 
 const SH = "/bin/sh"
-// `$0` is the cgroup's procs file: the shell moves itself there, then becomes the command.
-const ENTER = `echo $$ > "$0" && exec "$@"`
+// `$0` is how many procs files follow: the shell moves itself into each cgroup, then becomes
+// the command (so the plugin starts inside them). POSIX sh only: it has no PATH.
+const ENTER = `n=$0; while [ "$n" -gt 0 ]; do echo $$ > "$1" || exit 125; shift; n=$((n - 1)); done; exec "$@"`
 const EMPTY_BOUND = Duration.seconds(1)
 
 /** The writable cgroup v2 directory of this process, or why there is none. */
@@ -65,9 +73,17 @@ const pidsIn = (dir: string): Array<number> => {
   }
 }
 
-const makeCgroup = (dir: string): PluginCgroup => ({
+const noLimits: ResourceLimits.AppliedLimits = { procsFiles: [], notApplied: [], hits: Effect.succeed([]), remove: Effect.void }
+
+const makeCgroup = (dir: string, limits: ResourceLimits.AppliedLimits): PluginCgroup => ({
   path: dir,
-  wrap: (inner) => ({ command: SH, args: ["-c", ENTER, path.join(dir, "cgroup.procs"), inner.command, ...inner.args] }),
+  notApplied: limits.notApplied,
+  limitHits: limits.hits,
+  removeLimits: limits.remove,
+  wrap: (inner) => {
+    const procs = [path.join(dir, "cgroup.procs"), ...limits.procsFiles]
+    return { command: SH, args: ["-c", ENTER, String(procs.length), ...procs, inner.command, ...inner.args] }
+  },
   killAll: Effect.gen(function*() {
     const before = pidsIn(dir)
     if (before.length === 0) return 0
@@ -114,8 +130,11 @@ const removeStale = (base: string): void => {
 export class Containment extends Context.Service<Containment, {
   /** Why plugins are contained by process group only; undefined when cgroups are used. */
   readonly unavailable: string | undefined
-  /** A cgroup for one plugin, emptied and removed when the scope closes; undefined without cgroups. */
-  readonly create: (name: string) => Effect.Effect<PluginCgroup | undefined, never, Scope.Scope>
+  /**
+   * A cgroup for one plugin (with `limits` where a controller can apply them), emptied and
+   * removed when the scope closes; undefined without cgroups.
+   */
+  readonly create: (name: string, limits?: ResourceLimits.Limits) => Effect.Effect<PluginCgroup | undefined, never, Scope.Scope>
 }>()("@vmre/runtime/Containment") {
   /** Cgroups where this host may create them, process groups elsewhere (said once, at Info). */
   static readonly layer: Layer.Layer<Containment> = Layer.effect(
@@ -127,16 +146,18 @@ export class Containment extends Context.Service<Containment, {
         return { unavailable: found.reason, create: () => Effect.succeed(undefined) }
       }
       removeStale(found.base)
+      for (const hierarchy of ResourceLimits.v1Hierarchies()) removeStale(hierarchy.base)
       let next = 0
       return {
         unavailable: undefined,
-        create: (name) =>
+        create: (name, limits) =>
           Effect.acquireRelease(
             Effect.sync(() => {
-              const dir = path.join(found.base, `vmre-${process.pid}-${next++}`)
+              const id = `vmre-${process.pid}-${next++}`
+              const dir = path.join(found.base, id)
               try {
                 fs.mkdirSync(dir)
-                return makeCgroup(dir)
+                return makeCgroup(dir, limits === undefined ? noLimits : ResourceLimits.apply(limits, found.base, dir, id))
               } catch {
                 return undefined
               }
@@ -154,6 +175,7 @@ export class Containment extends Context.Service<Containment, {
                 } catch {
                   // Still busy past the bound: the directory stays, empty or not, for the operator.
                 }
+                yield* cgroup.removeLimits
               })
           )
       }

@@ -21,6 +21,14 @@ export type LifecycleEvent =
   | { readonly _tag: "Exited"; readonly name: string; readonly pid: number; readonly exit: ProcessExit; readonly requested: boolean }
   | { readonly _tag: "Restarting"; readonly name: string; readonly attempt: number; readonly reason: string }
   | { readonly _tag: "GaveUp"; readonly name: string; readonly restarts: number; readonly reason: string }
+  /** At a plugin's exit: the kernel enforced one of its limits (OOM kills, refused forks, throttled periods). */
+  | {
+    readonly _tag: "LimitHit"
+    readonly name: string
+    readonly pid: number
+    readonly resource: "memory" | "pids" | "cpu"
+    readonly count: number
+  }
   // A chain (@vmre/node's Chain) on its VM: `name` is the chain's name.
   | { readonly _tag: "ChainState"; readonly name: string; readonly state: "StateSyncing" | "Bootstrapping" | "NormalOp" }
   | {
@@ -50,7 +58,11 @@ export const metrics = {
     boundaries: Metric.exponentialBoundaries({ start: 0.005, factor: 2, count: 12 })
   }),
   exits: Metric.counter("vmre_exits_total", { description: "VM plugin process exits, by reason", incremental: true }),
-  restarts: Metric.counter("vmre_restarts_total", { description: "VM plugin restarts by a supervisor", incremental: true })
+  restarts: Metric.counter("vmre_restarts_total", { description: "VM plugin restarts by a supervisor", incremental: true }),
+  limitHits: Metric.counter("vmre_limit_hits_total", {
+    description: "Enforcements of VM plugins' resource limits, by resource (OOM kills, refused forks, throttled periods)",
+    incremental: true
+  })
 }
 
 export class Lifecycle extends Context.Service<Lifecycle, {

@@ -9,6 +9,7 @@ import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { closeSync, openSync, writeSync } from "node:fs"
 import * as Diagnose from "./Diagnose.ts"
 import { Containment } from "./Containment.ts"
+import type * as ResourceLimits from "./ResourceLimits.ts"
 import { OrphanGuard } from "./OrphanGuard.ts"
 import type { ProcessExit, SpawnFailed } from "./Errors.ts"
 import * as PluginLog from "./PluginLog.ts"
@@ -29,9 +30,17 @@ export interface ProcessSpec {
   /** Append the raw bytes of each stream to these files. */
   readonly stdoutFile?: string | undefined
   readonly stderrFile?: string | undefined
+  /** Resource limits of the plugin's cgroup, where the host can set them. */
+  readonly limits?: ResourceLimits.Limits | undefined
   /** Runs when the process exits, whether asked to or not (also during the scope's close). */
   readonly onExit?:
-    | ((event: { readonly pid: number; readonly exit: ProcessExit; readonly stopRequested: boolean }) => Effect.Effect<void>)
+    | ((event: {
+      readonly pid: number
+      readonly exit: ProcessExit
+      readonly stopRequested: boolean
+      /** What the kernel counted against the limits (OOM kills, refused forks, throttling). */
+      readonly limitHits: ReadonlyArray<ResourceLimits.LimitHit>
+    }) => Effect.Effect<void>)
     | undefined
 }
 
@@ -101,8 +110,19 @@ export class VmProcess extends Context.Service<VmProcess, {
         const stderrFd = yield* openRaw(spec.stderrFile)
 
         // Created first, so removed last: after the stop, whatever is left in it is killed.
-        const cgroup = yield* containment.create(spec.name)
+        const cgroup = yield* containment.create(spec.name, spec.limits)
         if (cgroup !== undefined) yield* guard.watchCgroup(cgroup.path)
+        const notApplied = spec.limits === undefined ?
+          [] :
+          cgroup?.notApplied ?? (["memory", "pids", "cpu"] as const).filter((r) =>
+            (r === "memory" ? spec.limits!.memoryBytes : r === "pids" ? spec.limits!.pids : spec.limits!.cpus) !== undefined
+          )
+        if (notApplied.length > 0) {
+          yield* Effect.logWarning(
+            `${spec.name}: limits not applied: ${notApplied.join(", ")} (` +
+              (cgroup === undefined ? `no cgroups here: ${containment.unavailable}` : "no cgroup controller for it on this host") + ")"
+          )
+        }
         const guarded = guard.wrapCommand(spec.path, spec.args)
         const command = cgroup === undefined ? guarded : cgroup.wrap(guarded)
         const handle = yield* spawner.spawn(
@@ -132,7 +152,10 @@ export class VmProcess extends Context.Service<VmProcess, {
           // Report first, then wake the waiters: a waiter may close this scope at once.
           Effect.flatMap((exit) =>
             Effect.uninterruptible(Effect.andThen(
-              spec.onExit === undefined ? Effect.void : spec.onExit({ pid, exit, stopRequested }),
+              spec.onExit === undefined ? Effect.void : Effect.flatMap(
+                cgroup?.limitHits ?? Effect.succeed([]),
+                (limitHits) => spec.onExit!({ pid, exit, stopRequested, limitHits })
+              ),
               Deferred.succeed(exited, exit)
             ))
           ),

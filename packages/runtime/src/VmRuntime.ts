@@ -17,6 +17,7 @@ import {
 } from "./Errors.ts"
 import { EngineEnv, ProtocolVersion } from "@vmre/wire"
 import * as Checksum from "./Checksum.ts"
+import type * as ResourceLimits from "./ResourceLimits.ts"
 import * as Durations from "./Durations.ts"
 import { Handshake } from "./Handshake.ts"
 import { exitReason, Lifecycle, metrics } from "./Lifecycle.ts"
@@ -55,6 +56,12 @@ export interface LaunchConfig {
    * avalanchego or luxd do not send it.
    */
   readonly requireSecret?: boolean | undefined
+  /**
+   * Per-VM resource limits (memory bytes, pids, CPU cores), set on the plugin's cgroup where
+   * the host can create cgroups with those controllers; a limit that cannot be set is logged
+   * at Warn, and what the kernel counted against them is published as `LimitHit` at exit.
+   */
+  readonly limits?: ResourceLimits.Limits | undefined
 }
 
 /** Attach mode: wait at a fixed engine address for a plugin started by hand (see `Attach`). */
@@ -187,11 +194,21 @@ export class VmRuntime extends Context.Service<VmRuntime, {
             tailLines: config.stderrTailLines ?? 20,
             stdoutFile: config.stdoutFile,
             stderrFile: config.stderrFile,
-            onExit: ({ exit, pid, stopRequested }) =>
-              Effect.andThen(
-                Metric.update(Metric.withAttributes(metrics.exits, { reason: exitReason(exit, stopRequested) }), 1),
-                lifecycle.publish({ _tag: "Exited", name, pid, exit, requested: stopRequested })
-              )
+            limits: config.limits,
+            onExit: ({ exit, limitHits, pid, stopRequested }) =>
+              Effect.gen(function*() {
+                for (const hit of limitHits) {
+                  yield* Metric.update(Metric.withAttributes(metrics.limitHits, { resource: hit.resource }), hit.count)
+                  yield* lifecycle.publish({ _tag: "LimitHit", name, pid, resource: hit.resource, count: hit.count })
+                  yield* Effect.logWarning(
+                    `${name} (pid ${pid}) hit its ${hit.resource} limit: ` +
+                      (hit.resource === "memory" ? `${hit.count} process(es) OOM-killed` :
+                        hit.resource === "pids" ? `${hit.count} fork(s) refused` : `throttled ${hit.count} time(s)`)
+                  )
+                }
+                yield* Metric.update(Metric.withAttributes(metrics.exits, { reason: exitReason(exit, stopRequested) }), 1)
+                yield* lifecycle.publish({ _tag: "Exited", name, pid, exit, requested: stopRequested })
+              })
           }).pipe(Scope.provide(launchScope))
           spawned = child
           yield* Effect.annotateCurrentSpan({ pid: child.pid })

@@ -4,13 +4,14 @@
  * where the host may create cgroups, outliving it where only process groups are available.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Exit, Layer, Scope, Stream } from "effect"
 import * as fs from "node:fs"
 import { captureLogs } from "../../../test-support/logs.ts"
 import { isAlive } from "../../../test-support/processes.ts"
 import * as Containment from "../src/Containment.ts"
 import { Handshake } from "../src/Handshake.ts"
-import { Lifecycle } from "../src/Lifecycle.ts"
+import { Lifecycle, type LifecycleEvent } from "../src/Lifecycle.ts"
+import * as ResourceLimits from "../src/ResourceLimits.ts"
 import { VmProcess } from "../src/VmProcess.ts"
 import { VmRuntime, VmRuntimeConfig } from "../src/VmRuntime.ts"
 import { fixture, waitUntil } from "./support.ts"
@@ -79,4 +80,71 @@ describe("containment", () => {
       yield* Effect.provide(Effect.void, Layer.merge(VmRuntime.layer, logs.layer))
       expect(logs.lines.filter((l) => l.message.startsWith("cgroups not available")).length).toBe(1)
     }))
+})
+
+const limitable = (resource: "memory" | "pids") =>
+  cgroupsHere && (
+    new Set(fs.readFileSync(`${(detected as { base: string }).base}/cgroup.subtree_control`, "utf8").trim().split(/\s+/)).has(resource) ||
+    ResourceLimits.v1Hierarchies().some((h) => h.resource === resource)
+  )
+
+describe("per-VM resource limits", () => {
+  /** Runs `body` with a runtime whose lifecycle events and log lines are collected. */
+  const withRuntime = <A>(
+    body: (collected: { readonly events: Array<LifecycleEvent>; readonly logs: ReturnType<typeof captureLogs> }) => Effect.Effect<A, unknown, VmRuntime | Lifecycle | Scope.Scope>
+  ) => {
+    const logs = captureLogs()
+    return Effect.gen(function*() {
+      const events: Array<LifecycleEvent> = []
+      yield* (yield* Lifecycle).events.pipe(Stream.runForEach((e) => Effect.sync(() => events.push(e))), Effect.forkScoped)
+      yield* Effect.sleep("10 millis")
+      return yield* body({ events, logs })
+    }).pipe(Effect.scoped, Effect.provide(Layer.merge(VmRuntime.layer, logs.layer)))
+  }
+
+  it.live.skipIf(!limitable("memory"))("a VM over its memory limit is OOM-killed and LimitHit{memory} says so", () =>
+    withRuntime(({ events }) =>
+      Effect.gen(function*() {
+        const runtime = yield* VmRuntime
+        const vm = yield* runtime.launch(
+          fixture("allocate", { fixtureEnv: { FIXTURE_ALLOC_MB: "1024" }, limits: { memoryBytes: 192 * 1024 * 1024 }, stopTimeout: "500 millis" })
+        )
+        const exit = yield* vm.exit.pipe(Effect.timeout("20 seconds"))
+        expect(exit).toEqual({ code: null, signal: "SIGKILL" })
+        expect(yield* waitUntil(() => events.some((e) => e._tag === "LimitHit"), 2_000)).toBe(true)
+        expect(events.find((e) => e._tag === "LimitHit")).toMatchObject({ resource: "memory", pid: vm.pid })
+        expect(events.find((e) => e._tag === "Exited")).toMatchObject({ requested: false, exit: { signal: "SIGKILL" } })
+      })
+    ), 30_000)
+
+  it.live.skipIf(!limitable("pids"))("a VM over its pids limit gets refused forks, counted in LimitHit{pids} at its stop", () =>
+    withRuntime(({ events, logs }) =>
+      Effect.gen(function*() {
+        const runtime = yield* VmRuntime
+        const scope = yield* Scope.make()
+        const vm = yield* runtime.launch(
+          fixture("fork-many", { fixtureEnv: { FIXTURE_FORKS: "80" }, limits: { pids: 48 }, stopTimeout: "500 millis" })
+        ).pipe(Scope.provide(scope))
+        expect(yield* waitUntil(() => logs.lines.some((l) => l.message.startsWith("forked ")), 15_000)).toBe(true)
+        const forked = Number(logs.lines.find((l) => l.message.startsWith("forked "))!.message.split(" ")[1])
+        expect(forked).toBeLessThan(80)
+        yield* Scope.close(scope, Exit.void)
+        const hit = events.find((e) => e._tag === "LimitHit")
+        expect(hit).toMatchObject({ resource: "pids", pid: vm.pid })
+        expect((hit as { count: number }).count).toBe(80 - forked)
+        expect(logs.lines.some((l) => l.level === "Warn" && l.message === `${vm.name} (pid ${vm.pid}) hit its pids limit: ${80 - forked} fork(s) refused`))
+          .toBe(true)
+      })
+    ), 30_000)
+
+  it.live("a limit the host cannot set is said at launch, and the VM still runs", () =>
+    Effect.gen(function*() {
+      const logs = captureLogs()
+      yield* Effect.gen(function*() {
+        const runtime = yield* VmRuntime
+        yield* runtime.launch(fixture("normal", { limits: { cpus: 0.5, memoryBytes: 1 << 30 } }))
+      }).pipe(Effect.scoped, Effect.provide(Layer.merge(runtimeWith(VmProcess.layerProcessGroupsOnly, logs.layer), logs.layer)))
+      expect(logs.lines.some((l) => l.level === "Warn" && /limits not applied: memory, cpu \(no cgroups here: disabled\)/.test(l.message)))
+        .toBe(true)
+    }), 30_000)
 })
