@@ -15,6 +15,8 @@ const early = []
 const keep = (signal) => early.push(signal)
 process.on("SIGINT", keep)
 process.on("SIGTERM", keep)
+// `ps` shows vmre, not node (and a test can tell from outside that the handlers exist).
+process.title = "vmre"
 // Installed, the command runs its build (dist/). Inside the repository, a Node started with
 // --conditions=@vmre/source runs the TypeScript sources, as the packages it imports then do.
 const fromSource = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? "").split(/\s+/)]

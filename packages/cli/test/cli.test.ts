@@ -13,6 +13,17 @@ import * as Containment from "../../runtime/src/Containment.ts"
 import * as ResourceLimits from "../../runtime/src/ResourceLimits.ts"
 import { bin, examplePlugin, fixture, fixtureArgs, goPlugin, isAlive, repoRoot, skipGo, start, vmre } from "./support.ts"
 
+/** Polls `predicate` every 2 ms, at most `timeoutMillis`. */
+const waitUntilTrue = (predicate: () => boolean, timeoutMillis: number) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMillis
+    while (!predicate()) {
+      if (Date.now() > deadline) return false
+      yield* Effect.sleep("2 millis")
+    }
+    return true
+  })
+
 const lines = (text: string) => text.split("\n").filter((line) => line !== "")
 
 /** The only thing on stdout: one line holding one JSON object. */
@@ -437,8 +448,11 @@ describe("vmre run", () => {
   it.live("a signal during start-up ends vmre as a Ctrl-C does (130), not by the signal", () =>
     Effect.scoped(Effect.gen(function*() {
       const vmreProcess = yield* start(fixtureArgs("check", "normal"))
-      // Well before the modules are loaded and the command's handlers exist.
-      yield* Effect.sleep("30 millis")
+      // As soon as the bin's first lines have run (they name the process "vmre"), well before the
+      // modules are loaded and the command's own handlers exist. (A signal before Node runs any
+      // JavaScript at all cannot be caught by any program.)
+      const named = () => readFileSync(`/proc/${vmreProcess.pid}/cmdline`, "utf8").startsWith("vmre")
+      expect(yield* waitUntilTrue(named, 5_000)).toBe(true)
       vmreProcess.child.kill("SIGTERM")
       const result = yield* vmreProcess.finished(15_000)
       expect({ code: result.code, signal: result.signal }).toEqual({ code: 130, signal: null })
