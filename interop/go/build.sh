@@ -27,6 +27,7 @@ PROTOS=(
 	validatorstate/validatorstate.proto
 	warp/warp.proto
 	appsender/appsender.proto
+	sharedmemory/sharedmemory.proto
 )
 GO_PACKAGES=(
 	"vmre/gen/vm/runtime;runtimepb"
@@ -38,6 +39,7 @@ GO_PACKAGES=(
 	"vmre/gen/validatorstate;validatorstatepb"
 	"vmre/gen/warp;warppb"
 	"vmre/gen/appsender;appsenderpb"
+	"vmre/gen/sharedmemory;sharedmemorypb"
 )
 
 # Our Go source directories (each one a package under vmre/interop/).

@@ -20,6 +20,7 @@ import (
 	aliasreaderpb "vmre/gen/aliasreader"
 	appsenderpb "vmre/gen/appsender"
 	healthpb "vmre/gen/grpc/health/v1"
+	sharedmemorypb "vmre/gen/sharedmemory"
 	validatorstatepb "vmre/gen/validatorstate"
 	vmpb "vmre/gen/vm"
 	warppb "vmre/gen/warp"
@@ -44,6 +45,8 @@ type callbackReport struct {
 	Health             string   `json:"health"`
 	AppGossipSent      bool     `json:"appGossipSent"`
 	AppRequestSent     bool     `json:"appRequestSent"`
+	SharedApplied      bool     `json:"sharedApplied"`
+	SharedGetError     string   `json:"sharedGetError"`
 }
 
 func callNodeServices(req *vmpb.InitializeRequest, out string) error {
@@ -137,6 +140,21 @@ func callNodeServices(req *vmpb.InitializeRequest, out string) error {
 		return fmt.Errorf("appsender.SendAppRequest: %w", err)
 	}
 	r.AppRequestSent = true
+
+	// An atomic put for a peer chain with a write of our own database; reading our side of that
+	// pair finds nothing (the put is for the peer).
+	shared := sharedmemorypb.NewSharedMemoryClient(conn)
+	peer := bytes.Repeat([]byte{0x42}, 32)
+	if _, err := shared.Apply(ctx, &sharedmemorypb.ApplyRequest{
+		Requests: []*sharedmemorypb.AtomicRequest{{PeerChainId: peer, PutRequests: []*sharedmemorypb.Element{{Key: []byte("go-key"), Value: []byte("go-value"), Traits: [][]byte{[]byte("go-trait")}}}}},
+		Batches:  []*sharedmemorypb.Batch{{Puts: []*sharedmemorypb.BatchPut{{Key: []byte("go-batch"), Value: []byte("written atomically")}}}},
+	}); err != nil {
+		return fmt.Errorf("sharedmemory.Apply: %w", err)
+	}
+	r.SharedApplied = true
+	if _, err := shared.Get(ctx, &sharedmemorypb.GetRequest{PeerChainId: peer, Keys: [][]byte{[]byte("go-key")}}); err != nil {
+		r.SharedGetError = err.Error()
+	}
 
 	health, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 	if err != nil {

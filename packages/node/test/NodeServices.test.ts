@@ -8,14 +8,17 @@ import { ValidatorState } from "@vmre/proto/validatorstate/validatorstate_pb"
 import { Signer } from "@vmre/proto/warp/warp_pb"
 import { GrpcClient } from "@vmre/transport"
 import { Ids } from "@vmre/wire"
-import { DateTime, Effect, Layer } from "effect"
+import { DateTime, Effect, Layer, Option } from "effect"
+import * as PrefixDatabase from "../src/PrefixDatabase.ts"
 import { readFileSync } from "node:fs"
 import { goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 import { NodeConfig } from "../src/NodeConfig.ts"
 import { AppNetwork } from "../src/services/AppNetwork.ts"
 import { ChainAliases } from "../src/services/ChainAliases.ts"
 import * as NodeServicesServer from "../src/services/NodeServicesServer.ts"
+import { SharedMemory } from "../src/services/SharedMemory.ts"
 import { ValidatorSet } from "../src/services/ValidatorSet.ts"
+import { NodeDatabase } from "../src/NodeDatabase.ts"
 import * as Warp from "../src/services/WarpSigner.ts"
 import { WarpSigner } from "../src/services/WarpSigner.ts"
 import { VmFactory } from "../src/VmFactory.ts"
@@ -72,6 +75,13 @@ describe.skipIf(skipGo)("node services at server_addr", () => {
           appGossipSent: true,
           appRequestSent: true
         })
+        // Shared memory: the put for a peer is not ours to read; the batch reached our database.
+        expect(got).toMatchObject({ sharedApplied: true })
+        expect(got.sharedGetError).toMatch(/code = Unknown desc = not found/)
+        const store = yield* NodeDatabase
+        const chainDb = yield* PrefixDatabase.make(store, PrefixDatabase.chainVmPrefix("avalanchego", chainId))
+        expect(Option.map(yield* chainDb.get(new TextEncoder().encode("go-batch")), (v) => new TextDecoder().decode(v)))
+          .toEqual(Option.some("written atomically"))
         expect(got.primaryAliasError).toContain(`there is no alias for ID: ${Ids.toString(chainId)}`)
         expect(got.lookupError).toContain("there is no ID with alias: no-such-alias")
         expect(got.wrongChainError).toMatch(/code = Unknown desc = wrong SourceChainID/)
@@ -114,7 +124,8 @@ describe("node services under bad input", () => {
         ChainAliases.layer(),
         AppNetwork.layerRecording(),
         WarpSigner.layerEphemeral(),
-        ValidatorSet.layerTest({ validators: [] })
+        ValidatorSet.layerTest({ validators: [] }),
+        SharedMemory.layer.pipe(Layer.provide([NodeDatabase.layerMemory, NodeConfig.layerWith({ chainDataRoot: "/nonexistent" })]))
       ))
     ))
 })

@@ -1,7 +1,7 @@
 /**
  * The VM's clients of the node services at `server_addr` (`InitializeContext.node`): send app
  * messages to peers, read validators and heights, resolve chain aliases, have the node sign a
- * warp message. One connection shared by all of them, as upstream VMs dial it; each call is
+ * warp message, use atomic cross-chain memory. One connection shared by all of them, as upstream VMs dial it; each call is
  * an Effect bounded by its own timeout, cancelled (over gRPC) when interrupted, failing with
  * `NodeServiceError` whose `reason` is the node's answer.
  */
@@ -9,6 +9,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect"
 import { AliasReader } from "@vmre/proto/aliasreader/aliasreader_pb"
 import { AppSender } from "@vmre/proto/appsender/appsender_pb"
 import { ValidatorState } from "@vmre/proto/validatorstate/validatorstate_pb"
+import { SharedMemory } from "@vmre/proto/sharedmemory/sharedmemory_pb"
 import { Signer } from "@vmre/proto/warp/warp_pb"
 import { GrpcClient } from "@vmre/transport"
 import { Duration, Effect, Schema, type Scope } from "effect"
@@ -71,6 +72,26 @@ export interface NodeClients {
     /** The node's BLS signature (96 bytes) of the unsigned warp message of this chain carrying `payload`. */
     readonly sign: (payload: Uint8Array) => Call<Uint8Array>
   }
+  /** Atomic cross-chain memory: what a peer chain put for this one, and atomic puts/removes. */
+  readonly sharedMemory: {
+    /** The values the peer put for this chain under `keys` (fails with "not found" if one is missing). */
+    readonly get: (peerChainId: Uint8Array, keys: ReadonlyArray<Uint8Array>) => Call<ReadonlyArray<Uint8Array>>
+    readonly indexed: (peerChainId: Uint8Array, query: {
+      readonly traits: ReadonlyArray<Uint8Array>
+      readonly startTrait?: Uint8Array
+      readonly startKey?: Uint8Array
+      readonly limit: number
+    }) => Call<{ readonly values: ReadonlyArray<Uint8Array>; readonly lastTrait: Uint8Array; readonly lastKey: Uint8Array }>
+    /** All or nothing: per peer, consume what it put (`removes`) and put for it; plus this chain's database writes. */
+    readonly apply: (
+      requests: ReadonlyArray<{
+        readonly peerChainId: Uint8Array
+        readonly removes?: ReadonlyArray<Uint8Array>
+        readonly puts?: ReadonlyArray<{ readonly key: Uint8Array; readonly value: Uint8Array; readonly traits?: ReadonlyArray<Uint8Array> }>
+      }>,
+      batch?: { readonly puts?: ReadonlyArray<{ readonly key: Uint8Array; readonly value: Uint8Array }>; readonly deletes?: ReadonlyArray<Uint8Array> }
+    ) => Call<void>
+  }
 }
 
 export interface NodeClientsOptions {
@@ -104,7 +125,9 @@ export const make = (
     const validators = transport && createClient(ValidatorState, transport)
     const aliases = transport && createClient(AliasReader, transport)
     const signer = transport && createClient(Signer, transport)
+    const shared = transport && createClient(SharedMemory, transport)
     const A = "appsender.AppSender", V = "validatorstate.ValidatorState", R = "aliasreader.AliasReader", W = "warp.Signer"
+    const S = "sharedmemory.SharedMemory"
     const validator = (v: { nodeId: Uint8Array; weight: bigint; publicKey: Uint8Array }): Validator => ({
       nodeId: v.nodeId,
       weight: v.weight,
@@ -156,6 +179,34 @@ export const make = (
             call(W, "Sign", (o) => signer!.sign({ networkId: chain.networkId, sourceChainId: chain.chainId, payload }, o)),
             (r) => r.signature
           )
+      },
+      sharedMemory: {
+        get: (peerChainId, keys) => Effect.map(call(S, "Get", (o) => shared!.get({ peerChainId, keys: [...keys] }, o)), (r) => r.values),
+        indexed: (peerChainId, query) =>
+          Effect.map(
+            call(S, "Indexed", (o) =>
+              shared!.indexed({
+                peerChainId,
+                traits: [...query.traits],
+                startTrait: query.startTrait ?? new Uint8Array(0),
+                startKey: query.startKey ?? new Uint8Array(0),
+                limit: query.limit
+              }, o)),
+            (r) => ({ values: r.values, lastTrait: r.lastTrait, lastKey: r.lastKey })
+          ),
+        apply: (requests, batch) =>
+          Effect.asVoid(call(S, "Apply", (o) =>
+            shared!.apply({
+              requests: requests.map((r) => ({
+                peerChainId: r.peerChainId,
+                removeRequests: [...(r.removes ?? [])],
+                putRequests: (r.puts ?? []).map((e) => ({ key: e.key, value: e.value, traits: [...(e.traits ?? [])] }))
+              })),
+              batches: batch === undefined ? [] : [{
+                puts: (batch.puts ?? []).map((p) => ({ key: p.key, value: p.value })),
+                deletes: (batch.deletes ?? []).map((key) => ({ key }))
+              }]
+            }, o)))
       }
     } satisfies NodeClients
   })

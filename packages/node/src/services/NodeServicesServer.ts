@@ -2,19 +2,22 @@
  * The server at a chain VM's `server_addr`: the node services a VM calls back, each backed by
  * an Effect service the embedding node provides (its own networking, validator view, keys):
  * `aliasreader.AliasReader` (ChainAliases), `validatorstate.ValidatorState` (ValidatorSet),
- * `warp.Signer` (WarpSigner), `appsender.AppSender` (AppNetwork), and `grpc.health.v1.Health`.
+ * `warp.Signer` (WarpSigner), `appsender.AppSender` (AppNetwork), `sharedmemory.SharedMemory`
+ * (SharedMemory), and `grpc.health.v1.Health`.
  * Failures travel as the Go nodes send them: gRPC UNKNOWN with the error's text.
  */
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect"
 import { AliasReader } from "@vmre/proto/aliasreader/aliasreader_pb"
 import { AppSender } from "@vmre/proto/appsender/appsender_pb"
 import { ValidatorState } from "@vmre/proto/validatorstate/validatorstate_pb"
+import { SharedMemory as SharedMemoryService } from "@vmre/proto/sharedmemory/sharedmemory_pb"
 import { Signer } from "@vmre/proto/warp/warp_pb"
 import { GrpcServer, Health } from "@vmre/transport"
 import { Ids } from "@vmre/wire"
 import { Cause, Context, Effect, Exit, type Scope } from "effect"
 import { AppNetwork } from "./AppNetwork.ts"
 import { ChainAliases } from "./ChainAliases.ts"
+import { SharedMemory } from "./SharedMemory.ts"
 import { type Validator, ValidatorSet } from "./ValidatorSet.ts"
 import { WarpRefused, WarpSigner } from "./WarpSigner.ts"
 
@@ -24,7 +27,7 @@ export interface CallerChain {
   readonly networkId: number
 }
 
-export type NodeServices = ChainAliases | ValidatorSet | WarpSigner | AppNetwork
+export type NodeServices = ChainAliases | ValidatorSet | WarpSigner | AppNetwork | SharedMemory
 
 /** Runs a handler: a typed failure becomes UNKNOWN with its message, a defect INTERNAL. */
 const run = <A, E extends { readonly message: string }>(context: Context.Context<NodeServices>, effect: Effect.Effect<A, E, NodeServices>) =>
@@ -128,6 +131,38 @@ export const routes = (context: Context.Context<NodeServices>, caller: CallerCha
           return { signature }
         })
       )
+  })
+  router.service(SharedMemoryService, {
+    get: (request) =>
+      run(context, Effect.map(
+        Effect.flatMap(SharedMemory, (memory) => memory.get(caller.chainId, id("peer_chain_id", request.peerChainId), request.keys)),
+        (values) => ({ values: [...values] })
+      )),
+    indexed: (request) =>
+      run(context, Effect.map(
+        Effect.flatMap(SharedMemory, (memory) =>
+          memory.indexed(caller.chainId, id("peer_chain_id", request.peerChainId), {
+            traits: request.traits,
+            startTrait: request.startTrait,
+            startKey: request.startKey,
+            limit: request.limit
+          })),
+        (page) => ({ values: [...page.values], lastTrait: page.lastTrait, lastKey: page.lastKey })
+      )),
+    apply: (request) =>
+      run(context, Effect.as(
+        Effect.flatMap(SharedMemory, (memory) =>
+          memory.apply(
+            caller.chainId,
+            request.requests.map((r) => ({
+              peerChainId: id("peer_chain_id", r.peerChainId),
+              removes: r.removeRequests,
+              puts: r.putRequests.map((e) => ({ key: e.key, value: e.value, traits: e.traits }))
+            })),
+            request.batches.map((b) => ({ puts: b.puts.map((p) => ({ key: p.key, value: p.value })), deletes: b.deletes.map((d) => d.key) }))
+          )),
+        {}
+      ))
   })
   const send = (message: Parameters<AppNetwork["Service"]["send"]>[0]) =>
     run(context, Effect.as(Effect.flatMap(AppNetwork, (network) => network.send(message)), {}))
