@@ -474,7 +474,8 @@ describe("vmre run", () => {
       const later = rssMiB()
       // Before: 1.07 GB at 6 s and 1.6 GB at 10 s, growing with the flood.
       expect(later).toBeLessThan(500)
-      expect(later - early).toBeLessThan(100)
+      // Unbounded, it grew by ~130 MB a second.
+      expect(later - early).toBeLessThan(200)
       let stderr = ""
       child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
       child.stderr!.resume()
