@@ -28,6 +28,7 @@ PROTOS=(
 	warp/warp.proto
 	appsender/appsender.proto
 	sharedmemory/sharedmemory.proto
+	messenger/messenger.proto
 )
 GO_PACKAGES=(
 	"vmre/gen/vm/runtime;runtimepb"
@@ -40,6 +41,7 @@ GO_PACKAGES=(
 	"vmre/gen/warp;warppb"
 	"vmre/gen/appsender;appsenderpb"
 	"vmre/gen/sharedmemory;sharedmemorypb"
+	"vmre/gen/messenger;messengerpb"
 )
 
 # Our Go source directories (each one a package under vmre/interop/).

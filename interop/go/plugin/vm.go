@@ -113,6 +113,12 @@ func (vm *chainVM) Initialize(_ context.Context, req *vmpb.InitializeRequest) (*
 	vm.blocks[genesis.id] = genesis
 	vm.heights[0] = genesis.id
 	vm.lastAccepted, vm.preferred = genesis.id, genesis.id
+	if ms := os.Getenv("GO_PLUGIN_NOTIFY_MS"); ms != "" {
+		// A luxd-style VM: it pushes "build a block" to the node instead of answering WaitForEvent.
+		if err := startNotifying(req.GetServerAddr(), ms); err != nil {
+			return nil, err
+		}
+	}
 	if out := os.Getenv("GO_PLUGIN_CALLBACKS"); out != "" {
 		if err := callNodeServices(req, out); err != nil {
 			log.Error("node services failed", "error", err)

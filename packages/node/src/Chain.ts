@@ -2,7 +2,8 @@
  * Runs one chain on a VM from the {@link VmFactory}, as a single-validator consensus engine
  * does: Initialize (in the factory) → SetState(Bootstrapping) → SetState(NormalOp) → a block
  * loop driven by the VM's own signal: WaitForEvent → BuildBlock → BlockVerify →
- * SetPreference → BlockAccept.
+ * SetPreference → BlockAccept. With the luxd flavour the signal is the VM's `messenger` Notify
+ * (through `ChainSignals`), as luxd-built VMs push it instead of answering `WaitForEvent`.
  *
  * Beyond upstream, where a dead VM stays dead: when the VM process dies, the chain relaunches
  * it on the Supervisor's schedule, initializes it again with the same database and genesis
@@ -16,6 +17,8 @@
 import { type Block, type ChainVmClient, Lifecycle, Supervisor, type VmInstance } from "@vmre/runtime"
 import { Ids } from "@vmre/wire"
 import { Clock, Deferred, Duration, Effect, Exit, Metric, Option, Ref, Schedule, Schema, type Scope } from "effect"
+import { NodeConfig } from "./NodeConfig.ts"
+import { ChainSignals } from "./services/ChainSignals.ts"
 import { type ChainSpec, type CreateError, type ChainVmInstance, VmFactory } from "./VmFactory.ts"
 
 export interface ChainOptions extends ChainSpec {
@@ -84,6 +87,9 @@ export const run = Effect.fn("Chain.run")(function*(
   options: ChainOptions
 ): Effect.fn.Return<RunningChain, CreateError | ChainError, Scope.Scope | VmFactory | Lifecycle> {
   const factory = yield* VmFactory
+  // luxd's VMs push "build a block" (messenger Notify) instead of answering WaitForEvent.
+  const flavour = Option.match(yield* Effect.serviceOption(NodeConfig), { onNone: () => "avalanchego", onSome: (c) => c.flavour })
+  const signals = flavour === "luxd" ? Option.getOrUndefined(yield* Effect.serviceOption(ChainSignals)) : undefined
   const lifecycle = yield* Lifecycle
   const name = options.name ?? Ids.toString(options.chainId)
   const policy = options.restart ?? {}
@@ -177,7 +183,10 @@ export const run = Effect.fn("Chain.run")(function*(
       yield* Deferred.succeed(started, undefined)
       const { client } = instance
       while (!reached((yield* Ref.get(status)).height)) {
-        const event = yield* client.waitForEvent()
+        const event = signals === undefined ? yield* client.waitForEvent() : yield* signals.next(options.chainId).pipe(
+          // A dead VM sends no more signals: notice it while waiting for one.
+          Effect.raceFirst(Effect.flatMap(instance.vm.exit, () => client.health()).pipe(Effect.flatMap(() => Effect.never)))
+        )
         if (event === "BuildBlock") yield* produce(client, yield* Clock.currentTimeMillis)
       }
       return { _tag: "Reached" } as RunEnd

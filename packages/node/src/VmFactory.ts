@@ -126,7 +126,7 @@ export class VmFactory extends Context.Service<VmFactory, {
           // Served before the VM starts, so that they close after its stop sequence.
           const database = yield* PrefixDatabase.make(store, PrefixDatabase.chainVmPrefix(node.flavour, chain.chainId))
           const db = yield* RpcDbServer.serve(database)
-          const callbacks = yield* NodeServicesServer.serve({ chainId: chain.chainId, networkId: node.networkId }).pipe(
+          const callbacks = yield* NodeServicesServer.serve({ chainId: chain.chainId, networkId: node.networkId, flavour: node.flavour }).pipe(
             Effect.provide(services)
           )
 

@@ -16,6 +16,7 @@ import { NodeConfig } from "../src/NodeConfig.ts"
 import { AppNetwork } from "../src/services/AppNetwork.ts"
 import { ChainAliases } from "../src/services/ChainAliases.ts"
 import * as NodeServicesServer from "../src/services/NodeServicesServer.ts"
+import { ChainSignals } from "../src/services/ChainSignals.ts"
 import { SharedMemory } from "../src/services/SharedMemory.ts"
 import { ValidatorSet } from "../src/services/ValidatorSet.ts"
 import { NodeDatabase } from "../src/NodeDatabase.ts"
@@ -125,6 +126,7 @@ describe("node services under bad input", () => {
         AppNetwork.layerRecording(),
         WarpSigner.layerEphemeral(),
         ValidatorSet.layerTest({ validators: [] }),
+        ChainSignals.layer,
         SharedMemory.layer.pipe(Layer.provide([NodeDatabase.layerMemory, NodeConfig.layerWith({ chainDataRoot: "/nonexistent" })]))
       ))
     ))

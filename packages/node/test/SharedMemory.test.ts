@@ -14,6 +14,7 @@ import * as PrefixDatabase from "../src/PrefixDatabase.ts"
 import { AppNetwork } from "../src/services/AppNetwork.ts"
 import { ChainAliases } from "../src/services/ChainAliases.ts"
 import * as NodeServicesServer from "../src/services/NodeServicesServer.ts"
+import { ChainSignals } from "../src/services/ChainSignals.ts"
 import { SharedMemory } from "../src/services/SharedMemory.ts"
 import { ValidatorSet } from "../src/services/ValidatorSet.ts"
 import { WarpSigner } from "../src/services/WarpSigner.ts"
@@ -29,6 +30,7 @@ const services = Layer.mergeAll(
   AppNetwork.layerRecording(),
   WarpSigner.layerEphemeral(),
   ValidatorSet.layerTest({ validators: [] }),
+  ChainSignals.layer,
   SharedMemory.layer
 ).pipe(Layer.provideMerge(NodeDatabase.layerMemory), Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: "/nonexistent" })))
 

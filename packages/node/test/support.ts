@@ -53,12 +53,13 @@ export const testNode = (dir: string, options: {
   readonly plugins?: ReadonlyArray<{ readonly vmId: string; readonly path: string }>
   readonly pluginDir?: string
   readonly launch?: Parameters<typeof VmFactory.layer>[0]
+  readonly flavour?: "avalanchego" | "luxd"
 }) =>
   VmFactory.layer(options.launch).pipe(
     Layer.provideMerge(VmRegistry.layer({ plugins: options.plugins, pluginDir: options.pluginDir })),
     Layer.provideMerge(NodeServices.layerSingleNode),
     Layer.provideMerge(VmRuntime.layer),
     Layer.provideMerge(NodeDatabase.layerMemory),
-    Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: dir })),
+    Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: dir, flavour: options.flavour ?? "avalanchego" })),
     Layer.provideMerge(Logger.layer([]))
   )

@@ -10,11 +10,12 @@ import { NodeConfig } from "../NodeConfig.ts"
 import type { NodeDatabase } from "../NodeDatabase.ts"
 import { type AppHub, AppNetwork } from "./AppNetwork.ts"
 import { ChainAliases } from "./ChainAliases.ts"
+import { ChainSignals } from "./ChainSignals.ts"
 import { SharedMemory } from "./SharedMemory.ts"
 import { ValidatorSet } from "./ValidatorSet.ts"
 import { WarpSigner } from "./WarpSigner.ts"
 
-type Services = ChainAliases | ValidatorSet | WarpSigner | AppNetwork | SharedMemory
+type Services = ChainAliases | ValidatorSet | WarpSigner | AppNetwork | SharedMemory | ChainSignals
 
 const withNetwork = <R>(
   network: Layer.Layer<AppNetwork, never, R>
@@ -25,7 +26,9 @@ const withNetwork = <R>(
       ValidatorSet.layerStatic({
         validators: [{ nodeId: node.nodeId, weight: 100n, publicKey: key.publicKeyUncompressed }]
       })))
-    return Layer.mergeAll(ChainAliases.layer(), network, validators, SharedMemory.layer).pipe(Layer.provideMerge(signer))
+    return Layer.mergeAll(ChainAliases.layer(), network, validators, SharedMemory.layer, ChainSignals.layer).pipe(
+      Layer.provideMerge(signer)
+    )
   }))
 
 /** Every node service, single-node defaults; needs the node's config and the lifecycle stream. */

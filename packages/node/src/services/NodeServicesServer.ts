@@ -3,20 +3,24 @@
  * an Effect service the embedding node provides (its own networking, validator view, keys):
  * `aliasreader.AliasReader` (ChainAliases), `validatorstate.ValidatorState` (ValidatorSet),
  * `warp.Signer` (WarpSigner), `appsender.AppSender` (AppNetwork), `sharedmemory.SharedMemory`
- * (SharedMemory), and `grpc.health.v1.Health`.
+ * (SharedMemory), `grpc.health.v1.Health`, and for the luxd flavour `messenger.Messenger`
+ * (ChainSignals).
  * Failures travel as the Go nodes send them: gRPC UNKNOWN with the error's text.
  */
 import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect"
 import { AliasReader } from "@vmre/proto/aliasreader/aliasreader_pb"
 import { AppSender } from "@vmre/proto/appsender/appsender_pb"
 import { ValidatorState } from "@vmre/proto/validatorstate/validatorstate_pb"
+import { Message, Messenger } from "@vmre/proto/messenger/messenger_pb"
 import { SharedMemory as SharedMemoryService } from "@vmre/proto/sharedmemory/sharedmemory_pb"
 import { Signer } from "@vmre/proto/warp/warp_pb"
 import { GrpcServer, Health } from "@vmre/transport"
 import { Ids } from "@vmre/wire"
 import { Cause, Context, Effect, Exit, type Scope } from "effect"
 import { AppNetwork } from "./AppNetwork.ts"
+import type { NodeFlavour } from "../NodeFlavour.ts"
 import { ChainAliases } from "./ChainAliases.ts"
+import { ChainSignals } from "./ChainSignals.ts"
 import { SharedMemory } from "./SharedMemory.ts"
 import { type Validator, ValidatorSet } from "./ValidatorSet.ts"
 import { WarpRefused, WarpSigner } from "./WarpSigner.ts"
@@ -25,9 +29,11 @@ import { WarpRefused, WarpSigner } from "./WarpSigner.ts"
 export interface CallerChain {
   readonly chainId: Ids.Id
   readonly networkId: number
+  /** luxd's node also serves `messenger.Messenger` (default avalanchego v1.14: it does not). */
+  readonly flavour?: NodeFlavour | undefined
 }
 
-export type NodeServices = ChainAliases | ValidatorSet | WarpSigner | AppNetwork | SharedMemory
+export type NodeServices = ChainAliases | ValidatorSet | WarpSigner | AppNetwork | SharedMemory | ChainSignals
 
 /** Runs a handler: a typed failure becomes UNKNOWN with its message, a defect INTERNAL. */
 const run = <A, E extends { readonly message: string }>(context: Context.Context<NodeServices>, effect: Effect.Effect<A, E, NodeServices>) =>
@@ -164,6 +170,19 @@ export const routes = (context: Context.Context<NodeServices>, caller: CallerCha
         {}
       ))
   })
+  if (caller.flavour === "luxd") {
+    router.service(Messenger, {
+      notify: (request) => {
+        const event = request.message === Message.BUILD_BLOCK ?
+          "BuildBlock" as const :
+          request.message === Message.STATE_SYNC_FINISHED ?
+          "StateSyncFinished" as const :
+          undefined
+        if (event === undefined) throw invalid("message", `${request.message} is not a message the engine knows`)
+        return run(context, Effect.as(Effect.flatMap(ChainSignals, (signals) => signals.notify(caller.chainId, event)), {}))
+      }
+    })
+  }
   const send = (message: Parameters<AppNetwork["Service"]["send"]>[0]) =>
     run(context, Effect.as(Effect.flatMap(AppNetwork, (network) => network.send(message)), {}))
   router.service(AppSender, {
