@@ -6,19 +6,12 @@ import { describe, expect, it } from "@effect/vitest"
 import { Code, ConnectError, createClient } from "@connectrpc/connect"
 import { Message, Messenger } from "@vmre/proto/messenger/messenger_pb"
 import { GrpcClient } from "@vmre/transport"
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 import * as Chain from "../src/Chain.ts"
-import { AppNetwork } from "../src/services/AppNetwork.ts"
-import { ChainAliases } from "../src/services/ChainAliases.ts"
 import { ChainSignals } from "../src/services/ChainSignals.ts"
 import * as NodeServicesServer from "../src/services/NodeServicesServer.ts"
-import { SharedMemory } from "../src/services/SharedMemory.ts"
-import { ValidatorSet } from "../src/services/ValidatorSet.ts"
-import { WarpSigner } from "../src/services/WarpSigner.ts"
-import { NodeConfig } from "../src/NodeConfig.ts"
-import { NodeDatabase } from "../src/NodeDatabase.ts"
-import { chainIdOf, tempDir, testNode, vmIdOf } from "./support.ts"
+import { chainIdOf, tempDir, testNode, vmIdOf, testServices } from "./support.ts"
 
 describe("luxd's messenger", () => {
   it.live.skipIf(skipGo)("a Go VM that pushes Notify grows a chain under the luxd flavour", () =>
@@ -53,13 +46,6 @@ describe("luxd's messenger", () => {
       expect(missing?.code).toBe(Code.Unimplemented)
     }).pipe(
       Effect.scoped,
-      Effect.provide(Layer.mergeAll(
-        ChainAliases.layer(),
-        AppNetwork.layerRecording(),
-        WarpSigner.layerEphemeral(),
-        ValidatorSet.layerTest({ validators: [] }),
-        ChainSignals.layer,
-        SharedMemory.layer.pipe(Layer.provide([NodeDatabase.layerMemory, NodeConfig.layerWith({ chainDataRoot: "/nonexistent" })]))
-      ))
+      Effect.provide(testServices)
     ))
 })

@@ -8,23 +8,19 @@ import { ValidatorState } from "@vmre/proto/validatorstate/validatorstate_pb"
 import { Signer } from "@vmre/proto/warp/warp_pb"
 import { GrpcClient } from "@vmre/transport"
 import { Ids } from "@vmre/wire"
-import { DateTime, Effect, Layer, Option } from "effect"
+import { DateTime, Effect, Option } from "effect"
 import * as PrefixDatabase from "../src/PrefixDatabase.ts"
 import { readFileSync } from "node:fs"
 import { goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 import { NodeConfig } from "../src/NodeConfig.ts"
 import { AppNetwork } from "../src/services/AppNetwork.ts"
-import { ChainAliases } from "../src/services/ChainAliases.ts"
 import * as NodeServicesServer from "../src/services/NodeServicesServer.ts"
-import { ChainSignals } from "../src/services/ChainSignals.ts"
-import { SharedMemory } from "../src/services/SharedMemory.ts"
-import { ValidatorSet } from "../src/services/ValidatorSet.ts"
 import { NodeDatabase } from "../src/NodeDatabase.ts"
 import * as Warp from "../src/services/WarpSigner.ts"
 import { WarpSigner } from "../src/services/WarpSigner.ts"
 import { VmFactory } from "../src/VmFactory.ts"
 import * as Chain from "../src/Chain.ts"
-import { chainIdOf, payloadChainBin, tempDir, testNode, vmIdOf } from "./support.ts"
+import { chainIdOf, payloadChainBin, tempDir, testNode, vmIdOf, testServices } from "./support.ts"
 
 const hex = (text: string) => new Uint8Array(Buffer.from(text, "hex"))
 
@@ -121,14 +117,7 @@ describe("node services under bad input", () => {
       expect((yield* Effect.promise(() => validators.getSubnetID({ chainId }))).subnetId).toEqual(new Uint8Array(32))
     }).pipe(
       Effect.scoped,
-      Effect.provide(Layer.mergeAll(
-        ChainAliases.layer(),
-        AppNetwork.layerRecording(),
-        WarpSigner.layerEphemeral(),
-        ValidatorSet.layerTest({ validators: [] }),
-        ChainSignals.layer,
-        SharedMemory.layer.pipe(Layer.provide([NodeDatabase.layerMemory, NodeConfig.layerWith({ chainDataRoot: "/nonexistent" })]))
-      ))
+      Effect.provide(testServices)
     ))
 })
 

@@ -7,32 +7,18 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect"
 import { SharedMemory as SharedMemoryService } from "@vmre/proto/sharedmemory/sharedmemory_pb"
 import { NodeClients } from "@vmre/plugin"
 import { GrpcClient } from "@vmre/transport"
-import { Effect, Layer, Option } from "effect"
-import { NodeConfig } from "../src/NodeConfig.ts"
+import { Effect, Option } from "effect"
 import { NodeDatabase } from "../src/NodeDatabase.ts"
 import * as PrefixDatabase from "../src/PrefixDatabase.ts"
-import { AppNetwork } from "../src/services/AppNetwork.ts"
-import { ChainAliases } from "../src/services/ChainAliases.ts"
 import * as NodeServicesServer from "../src/services/NodeServicesServer.ts"
-import { ChainSignals } from "../src/services/ChainSignals.ts"
-import { SharedMemory } from "../src/services/SharedMemory.ts"
-import { ValidatorSet } from "../src/services/ValidatorSet.ts"
-import { WarpSigner } from "../src/services/WarpSigner.ts"
-import { chainIdOf } from "./support.ts"
+import { chainIdOf, testServices } from "./support.ts"
 
 const utf8 = (text: string) => new TextEncoder().encode(text)
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 const A = chainIdOf(50)
 const B = chainIdOf(51)
 
-const services = Layer.mergeAll(
-  ChainAliases.layer(),
-  AppNetwork.layerRecording(),
-  WarpSigner.layerEphemeral(),
-  ValidatorSet.layerTest({ validators: [] }),
-  ChainSignals.layer,
-  SharedMemory.layer
-).pipe(Layer.provideMerge(NodeDatabase.layerMemory), Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: "/nonexistent" })))
+const services = testServices
 
 /** The shared-memory client a chain's VM has: through that chain's node-services server. */
 const clientFor = (chainId: typeof A) =>

@@ -11,6 +11,12 @@ import { NodeDatabase } from "../src/NodeDatabase.ts"
 import * as NodeServices from "../src/services/Defaults.ts"
 import { VmFactory } from "../src/VmFactory.ts"
 import { VmRegistry } from "../src/VmRegistry.ts"
+import { AppNetwork } from "../src/services/AppNetwork.ts"
+import { ChainAliases } from "../src/services/ChainAliases.ts"
+import { ChainSignals } from "../src/services/ChainSignals.ts"
+import { SharedMemory } from "../src/services/SharedMemory.ts"
+import { ValidatorSet } from "../src/services/ValidatorSet.ts"
+import { WarpSigner } from "../src/services/WarpSigner.ts"
 
 export const payloadChainBin = fileURLToPath(new URL("../../../examples/payload-chain/bin/payload-chain", import.meta.url))
 export const fixturePlugin = fileURLToPath(new URL("../../runtime/test/fixtures/plugin.ts", import.meta.url))
@@ -63,3 +69,16 @@ export const testNode = (dir: string, options: {
     Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: dir, flavour: options.flavour ?? "avalanchego" })),
     Layer.provideMerge(Logger.layer([]))
   )
+
+/**
+ * The node services alone, as a node serves them at `server_addr`: single-node answers, an empty
+ * validator set, shared memory on an in-memory store (which the layer also provides).
+ */
+export const testServices = Layer.mergeAll(
+  ChainAliases.layer(),
+  AppNetwork.layerRecording(),
+  WarpSigner.layerEphemeral(),
+  ValidatorSet.layerTest({ validators: [] }),
+  ChainSignals.layer,
+  SharedMemory.layer
+).pipe(Layer.provideMerge(NodeDatabase.layerMemory), Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: "/nonexistent" })))
