@@ -11,7 +11,7 @@ import { goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 import * as Chain from "../src/Chain.ts"
 import { ChainSignals } from "../src/services/ChainSignals.ts"
 import * as NodeServicesServer from "../src/services/NodeServicesServer.ts"
-import { chainIdOf, tempDir, testNode, vmIdOf, testServices } from "./support.ts"
+import { chainIdOf, payloadChainBin, tempDir, testNode, testServices, vmIdOf } from "./support.ts"
 
 describe("luxd's messenger", () => {
   it.live.skipIf(skipGo)("a Go VM that pushes Notify grows a chain under the luxd flavour", () =>
@@ -27,6 +27,22 @@ describe("luxd's messenger", () => {
         return yield* chain.done
       }).pipe(Effect.scoped, Effect.provide(node))
       expect(status).toMatchObject({ height: 3n, blocksAccepted: 3, restarts: 0 })
+    }).pipe(Effect.scoped), 30_000)
+
+  it.live("a VM written with @vmre/plugin pushes Notify too, so its chain grows under the luxd flavour", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("vmre-messenger-ts-")
+      const node = testNode(dir, { plugins: [{ vmId: vmIdOf(1), path: payloadChainBin }], flavour: "luxd" })
+      const status = yield* Effect.gen(function*() {
+        const chain = yield* Chain.run({
+          chainId: chainIdOf(62),
+          vm: vmIdOf(1),
+          config: new TextEncoder().encode(JSON.stringify({ autoPayload: { intervalMillis: 100, bytes: 32 } })),
+          untilHeight: 2n
+        })
+        return yield* chain.done
+      }).pipe(Effect.scoped, Effect.provide(node))
+      expect(status).toMatchObject({ height: 2n, blocksAccepted: 2 })
     }).pipe(Effect.scoped), 30_000)
 
   it.live("one signal may be pending; the next is refused with luxd's text; avalanchego serves no messenger", () =>

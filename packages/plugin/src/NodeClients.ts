@@ -9,6 +9,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect"
 import { AliasReader } from "@vmre/proto/aliasreader/aliasreader_pb"
 import { AppSender } from "@vmre/proto/appsender/appsender_pb"
 import { ValidatorState } from "@vmre/proto/validatorstate/validatorstate_pb"
+import { Message, Messenger } from "@vmre/proto/messenger/messenger_pb"
 import { SharedMemory } from "@vmre/proto/sharedmemory/sharedmemory_pb"
 import { Signer } from "@vmre/proto/warp/warp_pb"
 import { GrpcClient } from "@vmre/transport"
@@ -68,6 +69,14 @@ export interface NodeClients {
     readonly primaryAlias: (chainId: Uint8Array) => Call<string>
     readonly aliases: (chainId: Uint8Array) => Call<ReadonlyArray<string>>
   }
+  /**
+   * luxd's build signal (`messenger.Messenger/Notify`); a node that serves no messenger
+   * (avalanchego v1.14 serves none, its engine asks through WaitForEvent) fails it with
+   * Unimplemented, and a pending signal makes it fail with "full message queue".
+   */
+  readonly messenger: {
+    readonly notify: (event: "BuildBlock" | "StateSyncFinished") => Call<void>
+  }
   readonly warpSigner: {
     /** The node's BLS signature (96 bytes) of the unsigned warp message of this chain carrying `payload`. */
     readonly sign: (payload: Uint8Array) => Call<Uint8Array>
@@ -126,6 +135,7 @@ export const make = (
     const aliases = transport && createClient(AliasReader, transport)
     const signer = transport && createClient(Signer, transport)
     const shared = transport && createClient(SharedMemory, transport)
+    const messenger = transport && createClient(Messenger, transport)
     const A = "appsender.AppSender", V = "validatorstate.ValidatorState", R = "aliasreader.AliasReader", W = "warp.Signer"
     const S = "sharedmemory.SharedMemory"
     const validator = (v: { nodeId: Uint8Array; weight: bigint; publicKey: Uint8Array }): Validator => ({
@@ -179,6 +189,11 @@ export const make = (
             call(W, "Sign", (o) => signer!.sign({ networkId: chain.networkId, sourceChainId: chain.chainId, payload }, o)),
             (r) => r.signature
           )
+      },
+      messenger: {
+        notify: (event) =>
+          Effect.asVoid(call("messenger.Messenger", "Notify", (o) =>
+            messenger!.notify({ message: event === "BuildBlock" ? Message.BUILD_BLOCK : Message.STATE_SYNC_FINISHED }, o)))
       },
       sharedMemory: {
         get: (peerChainId, keys) => Effect.map(call(S, "Get", (o) => shared!.get({ peerChainId, keys: [...keys] }, o)), (r) => r.values),

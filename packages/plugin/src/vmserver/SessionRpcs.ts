@@ -10,7 +10,7 @@ import { VmEnums } from "@vmre/wire"
 import { Effect, Exit, Option, Ref, Scope } from "effect"
 import type { Block } from "../Block.ts"
 import * as Metrics from "../Metrics.ts"
-import { Closed, type InitializeContext } from "../VmDefinition.ts"
+import { Closed, type InitializeContext, type VmEvent } from "../VmDefinition.ts"
 import { checkBlock, jsonBytes, requireId, timestampOf, vmStateOf } from "./Codec.ts"
 import { messageOf, rpcError } from "./Failures.ts"
 import type { ServerParts } from "./Parts.ts"
@@ -46,6 +46,29 @@ export const sessionRpcs = <B extends Block>(parts: ServerParts<B>): SessionServ
         timestamp: timestampOf(block)
       }
     })
+
+  /**
+   * A VM's signal reaches the engine both ways the nodes ask for it: the WaitForEvent mailbox
+   * (avalanchego) and luxd's messenger Notify, pushed beside it. Once the node answers
+   * Unimplemented (it serves no messenger), Notify is not tried again; "full message queue"
+   * (one is pending) is fine.
+   */
+  const notifyBoth = (local: (event: VmEvent) => Effect.Effect<void>, node: NodeClients.NodeClients) => {
+    let messenger = true
+    return (event: VmEvent) =>
+      Effect.andThen(
+        local(event),
+        messenger ?
+          node.messenger.notify(event).pipe(
+            Effect.catch((error) => Effect.sync(() => {
+              if (error.code === "Unimplemented" || error.reason === "the node gave no server_addr") messenger = false
+            })),
+            Effect.forkDetach,
+            Effect.asVoid
+          ) :
+          Effect.void
+      )
+  }
 
   // Uninterruptible but for the database dial and the VM's initialize: a cancelled call
   // still leaves the session in a consistent state with nothing left open.
@@ -101,7 +124,7 @@ export const sessionRpcs = <B extends Block>(parts: ServerParts<B>): SessionServ
           serverAddr: request.serverAddr,
           node,
           networkUpgrades: Option.fromUndefinedOr(request.networkUpgrades),
-          notify: mailbox.notify
+          notify: notifyBoth(mailbox.notify, node)
         }
         const initialized = yield* Effect.exit(
           restore(vm.initialize(context).pipe(Scope.provide(scope))).pipe(Effect.flatMap(lastAcceptedResponse))
