@@ -20,15 +20,7 @@ type Db = Database.Database
 
 const utf8 = (text: string) => new TextEncoder().encode(text)
 
-const concat = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0))
-  let offset = 0
-  for (const part of parts) {
-    out.set(part, offset)
-    offset += part.length
-  }
-  return out
-}
+const concat = Database.concatBytes
 
 /** The prefix under which a chain's VM keys live in the node's store. */
 export const chainVmPrefix = (flavour: NodeFlavour, chainId: Ids.Id): Uint8Array =>

@@ -7,6 +7,7 @@
  * fail. `apply` is all or nothing: the shared-memory changes and the caller's own chain-database
  * batches go to the store in one atomic write.
  */
+import { Database } from "@vmre/rpcdb"
 import { Ids } from "@vmre/wire"
 import { Context, Effect, Layer, Option, Schema, Semaphore, Stream } from "effect"
 import { NodeConfig } from "../NodeConfig.ts"
@@ -58,15 +59,7 @@ export interface SharedMemoryShape {
 }
 
 const utf8 = (text: string) => new TextEncoder().encode(text)
-const concat = (...parts: ReadonlyArray<Uint8Array>): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const part of parts) {
-    out.set(part, at)
-    at += part.length
-  }
-  return out
-}
+const concat = Database.concatBytes
 const u32 = (n: number) => {
   const b = new Uint8Array(4)
   new DataView(b.buffer).setUint32(0, n)
@@ -78,10 +71,7 @@ const u64 = (n: bigint) => {
   return b
 }
 const hex = (bytes: Uint8Array) => `0x${Ids.toHex(bytes)}`
-const compare = (a: Uint8Array, b: Uint8Array): number => {
-  for (let i = 0; i < Math.min(a.length, b.length); i++) if (a[i] !== b[i]) return a[i]! - b[i]!
-  return a.length - b.length
-}
+const compare = Database.compareBytes
 
 // The node store's layout (ours: node-internal, not on any wire).
 const ROOT = Ids.sha256(utf8("vmre shared memory"))
