@@ -13,16 +13,17 @@ import { Duration, Effect, Option } from "effect"
 import { readdirSync, readFileSync, readlinkSync } from "node:fs"
 import * as net from "node:net"
 import type { ProcessExit } from "./Errors.ts"
+import { splitHostPort } from "./Handshake.ts"
 import { isAlive } from "./Liveness.ts"
 import type { VmProcessHandle } from "./VmProcess.ts"
 
 /** `HOST:PORT` (IPv6 in brackets) as host and port, or undefined. */
 export const parseListenAddress = (text: string): { readonly host: string; readonly port: number } | undefined => {
-  const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s/]+):(\d{1,5})$/.exec(text.trim())
-  if (match === null) return undefined
-  const port = Number(match[2])
+  const split = splitHostPort(text.trim())
+  if (split === undefined) return undefined
+  const port = Number(split.port)
   if (port < 1 || port > 65535) return undefined
-  return { host: match[1]!.replace(/^\[(.*)\]$/, "$1"), port }
+  return { host: split.host.replace(/^\[(.*)\]$/, "$1"), port }
 }
 
 /** The pid of the process listening on TCP `port` (this user's processes only), if found. */

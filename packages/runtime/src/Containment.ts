@@ -146,7 +146,8 @@ export class Containment extends Context.Service<Containment, {
         return { unavailable: found.reason, create: () => Effect.succeed(undefined) }
       }
       removeStale(found.base)
-      for (const hierarchy of ResourceLimits.v1Hierarchies()) removeStale(hierarchy.base)
+      const available = ResourceLimits.controllers(found.base)
+      for (const hierarchy of available.v1) removeStale(hierarchy.base)
       let next = 0
       return {
         unavailable: undefined,
@@ -157,7 +158,7 @@ export class Containment extends Context.Service<Containment, {
               const dir = path.join(found.base, id)
               try {
                 fs.mkdirSync(dir)
-                return makeCgroup(dir, limits === undefined ? noLimits : ResourceLimits.apply(limits, found.base, dir, id))
+                return makeCgroup(dir, limits === undefined ? noLimits : ResourceLimits.apply(limits, available, dir, id))
               } catch {
                 return undefined
               }

@@ -38,14 +38,20 @@ export class HandshakeAlreadyDone {
   readonly message = "the handshake of this plugin is already done"
 }
 
+/** `host:port` (an IPv6 host in brackets, kept as written), or undefined; the port is not range-checked. */
+export const splitHostPort = (text: string): { readonly host: string; readonly port: string } | undefined => {
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s/]+):(\d{1,5})$/.exec(text)
+  return match === null ? undefined : { host: match[1]!, port: match[2]! }
+}
+
 /**
  * Checks an address reported by a plugin: the node dials it, so it must be a loopback
  * `host:port` (anything else would let a plugin point the node at another machine).
  */
 export const validateVmAddress = (addr: string): string | undefined => {
-  const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]\s/]+):(\d{1,5})$/.exec(addr)
-  if (match === null) return "it is not host:port"
-  const [, host = "", port = ""] = match
+  const split = splitHostPort(addr)
+  if (split === undefined) return "it is not host:port"
+  const { host, port } = split
   if (Number(port) < 1 || Number(port) > 65535) return `port ${port} is out of range`
   const loopback = host === "localhost" || host === "[::1]" ||
     /^127\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)\.(25[0-5]|2[0-4]\d|1?\d?\d)$/.test(host)

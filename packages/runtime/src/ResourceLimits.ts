@@ -70,8 +70,16 @@ export const v1Hierarchies = (): ReadonlyArray<V1> => {
   return found
 }
 
-const v2Delegated = (v2Base: string): ReadonlySet<string> =>
-  new Set((read(path.join(v2Base, "cgroup.subtree_control")) ?? "").trim().split(/\s+/))
+/** The controllers this host can limit with: delegated in cgroup v2 under `v2Base`, and the v1 hierarchies. Read once per host. */
+export interface Controllers {
+  readonly v2Delegated: ReadonlySet<string>
+  readonly v1: ReadonlyArray<V1>
+}
+
+export const controllers = (v2Base: string): Controllers => ({
+  v2Delegated: new Set((read(path.join(v2Base, "cgroup.subtree_control")) ?? "").trim().split(/\s+/)),
+  v1: v1Hierarchies()
+})
 
 /** The limits of one plugin: extra procs files to enter, and how to read and remove them. */
 export interface AppliedLimits {
@@ -111,10 +119,10 @@ const hitOf = (resource: Resource, dir: string, v2: boolean): LimitHit => {
   return { resource, count: count ?? 0 }
 }
 
-/** Applies `limits` to the plugin whose v2 cgroup is `v2Dir` (under `v2Base`); `name` names its v1 cgroups. */
-export const apply = (limits: Limits, v2Base: string, v2Dir: string, name: string): AppliedLimits => {
-  const delegated = v2Delegated(v2Base)
-  const v1 = v1Hierarchies()
+/** Applies `limits` to the plugin whose v2 cgroup is `v2Dir`, with `available` controllers; `name` names its v1 cgroups. */
+export const apply = (limits: Limits, available: Controllers, v2Dir: string, name: string): AppliedLimits => {
+  const delegated = available.v2Delegated
+  const v1 = available.v1
   const procsFiles: Array<string> = []
   const notApplied: Array<Resource> = []
   const where: Array<{ readonly resource: Resource; readonly dir: string; readonly v2: boolean }> = []

@@ -9,6 +9,7 @@ import { ChildProcess, ChildProcessSpawner } from "effect/process"
 import { closeSync, openSync, writeSync } from "node:fs"
 import * as Diagnose from "./Diagnose.ts"
 import { Containment } from "./Containment.ts"
+import { isAlive } from "./Liveness.ts"
 import type * as ResourceLimits from "./ResourceLimits.ts"
 import { OrphanGuard } from "./OrphanGuard.ts"
 import type { ProcessExit, SpawnFailed } from "./Errors.ts"
@@ -187,14 +188,6 @@ export class VmProcess extends Context.Service<VmProcess, {
           Effect.forEach(pumps, Fiber.join, { discard: true }).pipe(Effect.timeoutOption(timeout), Effect.asVoid)
 
         let groupOutlivedPlugin = false
-        const groupAlive = () => {
-          try {
-            process.kill(-pid, 0)
-            return true
-          } catch {
-            return false
-          }
-        }
         const terminate = Effect.gen(function*() {
           stopRequested = true
           if (!(yield* Deferred.isDone(exited))) {
@@ -203,7 +196,7 @@ export class VmProcess extends Context.Service<VmProcess, {
               yield* Deferred.await(exited)
               // The plugin is gone: anything still in its group ignored the SIGTERM.
               yield* Effect.sleep(Duration.millis(50))
-              if (groupAlive()) groupOutlivedPlugin = true
+              if (isAlive(-pid)) groupOutlivedPlugin = true
             }))
             yield* Effect.ignore(handle.kill({ killSignal: "SIGTERM", forceKillAfter: spec.stopTimeout }))
             yield* Fiber.join(watch).pipe(Effect.timeoutOption(Duration.millis(100)))
