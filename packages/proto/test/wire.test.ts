@@ -40,6 +40,9 @@ import {
   VM
 } from "@vmre/proto/vm/vm_pb"
 import { file_warp_warp } from "@vmre/proto/warp/warp_pb"
+import { file_http_http } from "@vmre/proto/http/http_pb"
+import { file_http_responsewriter_responsewriter } from "@vmre/proto/http/responsewriter/responsewriter_pb"
+import { file_io_reader_reader } from "@vmre/proto/io/reader/reader_pb"
 
 // ---------------------------------------------------------------------------------------------
 // The expected wire format.
@@ -51,6 +54,7 @@ const enums: Record<string, Record<string, number>> = {
   "vm.Message": { MESSAGE_UNSPECIFIED: 0, MESSAGE_BUILD_BLOCK: 1, MESSAGE_STATE_SYNC_FINISHED: 2 },
   "vm.StateSummaryAcceptResponse.Mode": { MODE_UNSPECIFIED: 0, MODE_SKIPPED: 1, MODE_STATIC: 2, MODE_DYNAMIC: 3 },
   "rpcdb.Error": { ERROR_UNSPECIFIED: 0, ERROR_CLOSED: 1, ERROR_NOT_FOUND: 2 },
+  "io.reader.ErrorCode": { ERROR_CODE_UNSPECIFIED: 0, ERROR_CODE_EOF: 1 },
   "grpc.health.v1.HealthCheckResponse.ServingStatus": { UNKNOWN: 0, SERVING: 1, NOT_SERVING: 2, SERVICE_UNKNOWN: 3 },
   "io.prometheus.client.MetricType": {
     COUNTER: 0,
@@ -325,6 +329,77 @@ const messages: Record<string, ReadonlyArray<string>> = {
     "string error_message = 4"
   ],
 
+  // http (avalanchego v1.14.x; Request.body = 7 is luxd's)
+  "http.Element": ["string key = 1", "repeated string values = 2"],
+  "http.Userinfo": ["string username = 1", "string password = 2", "bool password_set = 3"],
+  "http.URL": [
+    "string scheme = 1",
+    "string opaque = 2",
+    "http.Userinfo user = 3",
+    "string host = 4",
+    "string path = 5",
+    "string raw_path = 6",
+    "bool force_query = 7",
+    "string raw_query = 8",
+    "string fragment = 9"
+  ],
+  "http.Certificates": ["repeated bytes cert = 1"],
+  "http.ConnectionState": [
+    "uint32 version = 1",
+    "bool handshake_complete = 2",
+    "bool did_resume = 3",
+    "uint32 cipher_suite = 4",
+    "string negotiated_protocol = 5",
+    "string server_name = 6",
+    "http.Certificates peer_certificates = 7",
+    "repeated http.Certificates verified_chains = 8",
+    "repeated bytes signed_certificate_timestamps = 9",
+    "bytes ocsp_response = 10"
+  ],
+  "http.Request": [
+    "string method = 1",
+    "http.URL url = 2",
+    "string proto = 3",
+    "int32 proto_major = 4",
+    "int32 proto_minor = 5",
+    "repeated http.Element header = 6",
+    "bytes body = 7",
+    "int64 content_length = 8",
+    "repeated string transfer_encoding = 9",
+    "string host = 10",
+    "repeated http.Element form = 11",
+    "repeated http.Element post_form = 12",
+    "repeated string trailer_keys = 13",
+    "string remote_addr = 14",
+    "string request_uri = 15",
+    "http.ConnectionState tls = 16"
+  ],
+  "http.ResponseWriter": ["repeated http.Element header = 1", "string server_addr = 2"],
+  "http.HTTPRequest": ["http.ResponseWriter response_writer = 1", "http.Request request = 2"],
+  "http.HTTPResponse": ["repeated http.Element header = 1"],
+  "http.HandleSimpleHTTPRequest": [
+    "string method = 1",
+    "string url = 2",
+    "repeated http.Element request_headers = 3",
+    "bytes body = 4",
+    "repeated http.Element response_headers = 5"
+  ],
+  "http.HandleSimpleHTTPResponse": ["int32 code = 1", "repeated http.Element headers = 2", "bytes body = 3"],
+  "http.responsewriter.Header": ["string key = 1", "repeated string values = 2"],
+  "http.responsewriter.WriteRequest": ["repeated http.responsewriter.Header headers = 1", "bytes payload = 2"],
+  "http.responsewriter.WriteResponse": ["int32 written = 1"],
+  "http.responsewriter.WriteHeaderRequest": ["repeated http.responsewriter.Header headers = 1", "int32 status_code = 2"],
+  "http.responsewriter.HijackResponse": [
+    "string local_network = 1",
+    "string local_string = 2",
+    "string remote_network = 3",
+    "string remote_string = 4",
+    "string server_addr = 5"
+  ],
+  "io.reader.Error": ["io.reader.ErrorCode error_code = 1", "string message = 2"],
+  "io.reader.ReadRequest": ["int32 length = 1"],
+  "io.reader.ReadResponse": ["bytes read = 1", "io.reader.Error error = 2"],
+
   // warp
   "warp.SignRequest": ["uint32 network_id = 1", "bytes source_chain_id = 2", "bytes payload = 3"],
   "warp.SignResponse": ["bytes signature = 1"],
@@ -457,6 +532,17 @@ const services: Record<string, ReadonlyArray<string>> = {
     `SendCrossChainAppError(appsender.SendCrossChainAppErrorMsg) returns (${E})`
   ],
   "warp.Signer": ["Sign(warp.SignRequest) returns (warp.SignResponse)"],
+  "http.HTTP": [
+    "Handle(http.HTTPRequest) returns (http.HTTPResponse)",
+    "HandleSimple(http.HandleSimpleHTTPRequest) returns (http.HandleSimpleHTTPResponse)"
+  ],
+  "http.responsewriter.Writer": [
+    "Write(http.responsewriter.WriteRequest) returns (http.responsewriter.WriteResponse)",
+    `WriteHeader(http.responsewriter.WriteHeaderRequest) returns (${E})`,
+    `Flush(${E}) returns (${E})`,
+    `Hijack(${E}) returns (http.responsewriter.HijackResponse)`
+  ],
+  "io.reader.Reader": ["Read(io.reader.ReadRequest) returns (io.reader.ReadResponse)"],
   "validatorstate.ValidatorState": [
     `GetMinimumHeight(${E}) returns (validatorstate.GetMinimumHeightResponse)`,
     `GetCurrentHeight(${E}) returns (validatorstate.GetCurrentHeightResponse)`,
@@ -488,7 +574,10 @@ const files: ReadonlyArray<[DescFile, "proto2" | "proto3"]> = [
   [file_warp_warp, "proto3"],
   [file_validatorstate_validatorstate, "proto3"],
   [file_aliasreader_aliasreader, "proto3"],
-  [file_sharedmemory_sharedmemory, "proto3"]
+  [file_sharedmemory_sharedmemory, "proto3"],
+  [file_http_http, "proto3"],
+  [file_http_responsewriter_responsewriter, "proto3"],
+  [file_io_reader_reader, "proto3"]
 ]
 
 // ---------------------------------------------------------------------------------------------
