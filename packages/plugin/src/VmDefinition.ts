@@ -18,6 +18,7 @@ import type { Database as Rpcdb } from "@vmre/rpcdb"
 import { type PeerVersion, type VmEnums, WireErrors } from "@vmre/wire"
 import { type Effect, type Option, type Scope } from "effect"
 import type { Block } from "./Block.ts"
+import type { HttpHandler } from "./HttpHandlers.ts"
 
 export type { Block, BlockContext } from "./Block.ts"
 /** The database a VM gets at Initialize (an rpcdb client of the node's database). */
@@ -130,12 +131,6 @@ export interface CrossChainAppRequestFailed {
   readonly requestId: number
   readonly errorCode: number
   readonly errorMessage: string
-}
-
-/** An HTTP handler the VM serves behind a gRPC `http.HTTP` server of its own. */
-export interface HttpHandler {
-  readonly prefix: string
-  readonly serverAddr: string
 }
 
 /** How the VM syncs to an accepted state summary. */

@@ -4,6 +4,7 @@
  * main module; tests serve it in-process with `VmPlugin.layerTest`.
  */
 export * as Block from "./Block.ts"
+export * as HttpHandlers from "./HttpHandlers.ts"
 export * as Id from "./Id.ts"
 export * as Main from "./Main.ts"
 export * as Metrics from "./Metrics.ts"

@@ -14,6 +14,8 @@ import { Closed, type InitializeContext, type VmEvent } from "../VmDefinition.ts
 import { checkBlock, jsonBytes, requireId, timestampOf, vmStateOf } from "./Codec.ts"
 import { messageOf, rpcError } from "./Failures.ts"
 import type { ServerParts } from "./Parts.ts"
+import * as HttpHandlers from "../HttpHandlers.ts"
+import * as HttpRpcs from "./HttpRpcs.ts"
 import * as Session from "./Session.ts"
 
 type SessionService = Pick<
@@ -31,6 +33,7 @@ type SessionService = Pick<
 
 export const sessionRpcs = <B extends Block>(parts: ServerParts<B>): SessionService => {
   const { blocks, handle, mailbox, session, vm } = parts
+  const servedHandlers = new WeakMap<Session.Ready, ReadonlyArray<{ prefix: string; serverAddr: string }>>()
 
   /** The answer of Initialize and SetState; the block becomes the last accepted. */
   const lastAcceptedResponse = (block: B) =>
@@ -195,10 +198,20 @@ export const sessionRpcs = <B extends Block>(parts: ServerParts<B>): SessionServ
         return { metricFamilies: Metrics.merge(own, extra) }
       })),
 
+    // Handlers the SDK serves get a gRPC server each, for the rest of the session; asked
+    // again (upstream asks once), the session answers with the same servers.
     createHandlers: handle("CreateHandlers", {}, () =>
       Effect.gen(function*() {
+        const current = yield* session.ready
+        const known = servedHandlers.get(current)
+        if (known !== undefined) return { handlers: [...known] }
         const handlers = vm.createHandlers === undefined ? [] : yield* vm.createHandlers
-        return { handlers: handlers.map((h) => ({ prefix: h.prefix, serverAddr: h.serverAddr })) }
+        const served = yield* Effect.forEach(handlers, (h) =>
+          HttpHandlers.isServed(h) ?
+            Effect.map(Scope.provide(current.scope)(HttpRpcs.serveHandler(h.fetch)), (serverAddr) => ({ prefix: h.prefix, serverAddr })) :
+            Effect.succeed({ prefix: h.prefix, serverAddr: h.serverAddr }))
+        servedHandlers.set(current, served)
+        return { handlers: [...served] }
       })),
 
     newHTTPHandler: handle("NewHTTPHandler", {}, () =>
