@@ -18,6 +18,7 @@ import { type Block, type ChainVmClient, Lifecycle, Supervisor, type VmInstance 
 import { Ids } from "@vmre/wire"
 import { Clock, Deferred, Duration, Effect, Exit, Metric, Option, Ref, Schedule, Schema, type Scope } from "effect"
 import { NodeConfig } from "./NodeConfig.ts"
+import { HttpGateway } from "./http/HttpGateway.ts"
 import { ChainSignals } from "./services/ChainSignals.ts"
 import { type ChainSpec, type CreateError, type ChainVmInstance, VmFactory } from "./VmFactory.ts"
 
@@ -97,6 +98,9 @@ export const run = Effect.fn("Chain.run")(function*(
   const maxRestarts = policy.maxRestarts ?? 5
   const schedule = policy.schedule ?? Supervisor.defaultSchedule
   const heightGauge = Metric.withAttributes(metrics.height, { chain: name })
+  // With a node HTTP server, the chain's routes answer 503 until a run mounts its VM's handlers.
+  const gateway = Option.getOrUndefined(yield* Effect.serviceOption(HttpGateway))
+  const routes = gateway === undefined ? undefined : yield* gateway.register({ chainId: options.chainId, name })
 
   const status = yield* Ref.make<ChainStatus>({ name, height: 0n, lastAccepted: "", blocksAccepted: 0, restarts: 0 })
   // Settled by the first run that gets going, or by the first launch's failure (a configuration
@@ -179,6 +183,14 @@ export const run = Effect.fn("Chain.run")(function*(
       yield* setState(instance.client, "Bootstrapping")
       yield* setState(instance.client, "NormalOp")
       yield* catchUp(instance, !first)
+      if (routes !== undefined) {
+        // As upstream, a VM whose handlers cannot be had still runs its chain, without an API.
+        const handlers = yield* instance.client.createHandlers().pipe(
+          Effect.catchTag("VmCallFailed", (error) =>
+            Effect.as(Effect.logWarning(`no HTTP API for the chain: CreateHandlers failed: ${error.reason}`), []))
+        )
+        yield* lifecycle.publish({ _tag: "ChainApi", name, paths: yield* routes.mount(handlers) })
+      }
       yield* Deferred.succeed(current, instance)
       yield* Deferred.succeed(started, undefined)
       const { client } = instance

@@ -42,6 +42,8 @@ export type LifecycleEvent =
   }
   /** The chain's VM was relaunched and initialized again: it goes on from `height`. */
   | { readonly _tag: "ChainResumed"; readonly name: string; readonly height: bigint; readonly restarts: number }
+  /** The chain's HTTP API (its VM's handlers) is served at these paths of the node's HTTP server, until the VM's next run. */
+  | { readonly _tag: "ChainApi"; readonly name: string; readonly paths: ReadonlyArray<string> }
 
 /** How a process ended, as a metric attribute. */
 export const exitReason = (exit: ProcessExit, requested: boolean): string =>

@@ -1,0 +1,162 @@
+/**
+ * The node's HTTP API for its chains: each chain's VM handlers (from `CreateHandlers`) at
+ * `/ext/bc/<chain ID><prefix>` and `/ext/bc/<chain name><prefix>`, exact paths as upstream
+ * mounts them, proxied over gRPC ({@link HandlerProxy}).
+ *
+ * A chain is registered for its whole life and mounted for each run of its VM: between runs
+ * (not yet in normal operation, or relaunching after a crash) its routes answer 503, as the
+ * Go nodes answer a chain that is not done bootstrapping. Every response carries the
+ * `node-id` header.
+ *
+ * The gateway is a Node request handler (`handle`) for the HTTP server the embedding node
+ * owns; `layerListen` also runs one.
+ */
+import { Context, Effect, Layer, Schema, type Scope } from "effect"
+import * as http from "node:http"
+import { Ids, HttpWire } from "@vmre/wire"
+import { NodeConfig, formatNodeId, devNodeId } from "../NodeConfig.ts"
+import * as NodeFlavour from "../NodeFlavour.ts"
+import * as HandlerProxy from "./HandlerProxy.ts"
+
+export interface GatewayOptions extends Omit<HandlerProxy.ProxyOptions, "flavour"> {}
+
+export interface ListenOptions extends GatewayOptions {
+  readonly host?: string | undefined
+  /** 0 (default) picks a free port. */
+  readonly port?: number | undefined
+}
+
+/** The HTTP server of `layerListen` could not listen. */
+export class GatewayListenError extends Schema.TaggedError<GatewayListenError>()("GatewayListenError", {
+  host: Schema.String,
+  port: Schema.Number,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `cannot serve HTTP on ${this.host}:${this.port}: ${this.reason} (choose another --http address, or port 0 for any free port)`
+  }
+}
+
+/** One handler as `CreateHandlers` names it. */
+export interface VmHandler {
+  readonly prefix: string
+  readonly serverAddr: string
+}
+
+export interface RegisteredChain {
+  /** Mounts this run's handlers until the scope closes (503 again after); the paths mounted. */
+  readonly mount: (handlers: ReadonlyArray<VmHandler>) => Effect.Effect<ReadonlyArray<string>, never, Scope.Scope>
+}
+
+interface Route {
+  handlers: Map<string, HandlerProxy.Proxy> | undefined
+}
+
+const NOT_BOOTSTRAPPED = "API call rejected because chain is not done bootstrapping"
+
+/** A prefix a route can have: empty, or a path of visible characters starting with `/`. */
+const validPrefix = (prefix: string) => prefix === "" || /^\/[!-~]*$/.test(prefix)
+
+export class HttpGateway extends Context.Service<HttpGateway, {
+  /** The request handler to mount on the node's HTTP server (it answers every path; 404 outside the chains'). */
+  readonly handle: (req: http.IncomingMessage, res: http.ServerResponse) => void
+  /** `http://host:port` when the gateway runs its own server (`layerListen`). */
+  readonly url: string | undefined
+  /** Registers a chain's routes by its ID and name until the scope closes. */
+  readonly register: (chain: { readonly chainId: Ids.Id; readonly name?: string | undefined }) => Effect.Effect<RegisteredChain, never, Scope.Scope>
+}>()("@vmre/node/HttpGateway") {
+  /** A gateway for the node's own HTTP server (flavour and node id from `NodeConfig` when provided). */
+  static readonly layer = (options: GatewayOptions = {}): Layer.Layer<HttpGateway> =>
+    Layer.effect(HttpGateway, Effect.map(make(options), (gateway) => ({ ...gateway, url: undefined })))
+
+  /** The same, serving on `host:port` (default 127.0.0.1, any free port) until the layer is released. */
+  static readonly layerListen = (options: ListenOptions = {}): Layer.Layer<HttpGateway, GatewayListenError> =>
+    Layer.effect(
+      HttpGateway,
+      Effect.gen(function*() {
+        const gateway = yield* make(options)
+        const url = yield* serveOn({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 }, gateway.handle)
+        return { ...gateway, url }
+      })
+    )
+}
+
+const make = (options: GatewayOptions) =>
+  Effect.gen(function*() {
+    const config = yield* Effect.serviceOption(NodeConfig)
+    const flavour = config._tag === "Some" ? config.value.flavour : NodeFlavour.DEFAULT
+    const nodeId = formatNodeId(config._tag === "Some" ? config.value.nodeId : devNodeId)
+    const routes = new Map<string, Route>()
+
+    const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
+      res.setHeader("node-id", nodeId)
+      const path = (req.url ?? "/").split("?")[0]!
+      const notFound = () => {
+        res.writeHead(404, { "content-type": "text/plain; charset=utf-8" })
+        res.end("404 page not found\n")
+      }
+      if (!path.startsWith(HttpWire.CHAIN_ROUTE_PREFIX)) return notFound()
+      const rest = path.slice(HttpWire.CHAIN_ROUTE_PREFIX.length)
+      const slash = rest.indexOf("/")
+      const route = routes.get(slash === -1 ? rest : rest.slice(0, slash))
+      if (route === undefined) return notFound()
+      if (route.handlers === undefined) {
+        res.writeHead(503, flavour === "avalanchego" ? { "content-type": "text/plain; charset=utf-8" } : {})
+        return void res.end(flavour === "avalanchego" ? `${NOT_BOOTSTRAPPED}\n` : undefined)
+      }
+      const proxy = route.handlers.get(slash === -1 ? "" : rest.slice(slash))
+      if (proxy === undefined) return notFound()
+      proxy(req, res).catch(() => res.destroy())
+    }
+
+    const register = (chain: { readonly chainId: Ids.Id; readonly name?: string | undefined }) =>
+      Effect.gen(function*() {
+        const route: Route = { handlers: undefined }
+        const keys = [...new Set([Ids.toString(chain.chainId), ...(chain.name === undefined ? [] : [chain.name])])]
+        yield* Effect.acquireRelease(
+          Effect.sync(() => keys.forEach((key) => routes.set(key, route))),
+          () => Effect.sync(() => keys.forEach((key) => routes.get(key) === route && routes.delete(key)))
+        )
+        return {
+          mount: (handlers) =>
+            Effect.gen(function*() {
+              const proxies = new Map<string, HandlerProxy.Proxy>()
+              for (const handler of handlers) {
+                if (!validPrefix(handler.prefix)) {
+                  yield* Effect.logWarning(`could not add route to chain's API handler: invalid prefix ${JSON.stringify(handler.prefix)}`)
+                  continue
+                }
+                proxies.set(handler.prefix, yield* HandlerProxy.make(handler.serverAddr, { ...options, flavour }))
+              }
+              yield* Effect.acquireRelease(
+                Effect.sync(() => (route.handlers = proxies)),
+                () => Effect.sync(() => (route.handlers = undefined))
+              )
+              return keys.flatMap((key) => [...proxies.keys()].map((prefix) => `${HttpWire.CHAIN_ROUTE_PREFIX}${key}${prefix}`))
+            })
+        } satisfies RegisteredChain
+      })
+
+    return { handle, register }
+  })
+
+const serveOn = (
+  listen: { readonly host: string; readonly port: number },
+  handle: (req: http.IncomingMessage, res: http.ServerResponse) => void
+) =>
+  Effect.acquireRelease(
+    Effect.callback<http.Server, GatewayListenError>((resume) => {
+      const server = http.createServer(handle)
+      server.once("error", (error) => resume(Effect.fail(new GatewayListenError({ ...listen, reason: error.message }))))
+      server.listen(listen.port, listen.host, () => resume(Effect.succeed(server)))
+    }),
+    (server) =>
+      Effect.callback<void>((resume) => {
+        server.close(() => resume(Effect.void))
+        server.closeAllConnections()
+      })
+  ).pipe(Effect.map((server) => {
+    const address = server.address() as { port: number }
+    const host = listen.host.includes(":") ? `[${listen.host}]` : listen.host
+    return `http://${host}:${address.port}`
+  }))
