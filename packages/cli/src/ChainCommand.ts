@@ -5,8 +5,8 @@
  * the chain goes on from its last accepted block. `--db DIR` keeps the chain across runs.
  * Ctrl-C stops cleanly (exit 0) and prints the summary.
  */
-import { Chain, type ChainStatus, NodeConfig, NodeDatabase, NodeServices, VmFactory, VmRegistry } from "@vmre/node"
-import { Attach, type ChainVmAttachConfig, type ChainVmConfig, Durations, Lifecycle, VmRuntime } from "@vmre/runtime"
+import { Chain, type ChainStatus, HttpGateway, NodeConfig, NodeDatabase, NodeServices, VmFactory, VmRegistry } from "@vmre/node"
+import { Attach, type ChainVmAttachConfig, type ChainVmConfig, Durations, Handshake, Lifecycle, VmRuntime } from "@vmre/runtime"
 import { Ids } from "@vmre/wire"
 import { Clock, Console, Effect, Exit, Layer, Option, Scope, Stream } from "effect"
 import { Argument, Flag } from "effect/cli"
@@ -69,6 +69,12 @@ export const devChainFlags = {
     Flag.filterMap((h) => (h >= 1 ? Option.some(h) : Option.none()), () => "a height of at least 1"),
     Flag.optional
   ),
+  http: Flag.String("http").pipe(
+    Flag.withMetavar("HOST:PORT"),
+    Flag.withDescription("Serve the chain's HTTP API (its VM's handlers at /ext/bc/<chain>/...) on HOST:PORT; port 0 picks one"),
+    Flag.filterMap((text) => Option.fromNullishOr(parseHttpAddress(text)), () => "HOST:PORT, e.g. 127.0.0.1:9650"),
+    Flag.optional
+  ),
   json: Flag.Boolean("json").pipe(
     Flag.withDescription(
       "Progress on stderr; the last stdout line is one JSON object {height, lastAccepted, blocksAccepted, restarts}"
@@ -81,11 +87,19 @@ export const devChainFlags = {
   )
 } as const
 
+/** HOST:PORT for the node's HTTP server (port 0: any free port). */
+const parseHttpAddress = (text: string): { readonly host: string; readonly port: number } | undefined => {
+  const split = Handshake.splitHostPort(text.trim())
+  const port = Number(split?.port)
+  return split === undefined || port > 65535 ? undefined : { host: split.host.replace(/^\[(.*)\]$/, "$1"), port }
+}
+
 interface DevChainInput {
   readonly genesis: Option.Option<string>
   readonly config: Option.Option<string>
   readonly db: Option.Option<string>
   readonly untilHeight: Option.Option<number>
+  readonly http: Option.Option<{ readonly host: string; readonly port: number }>
   readonly json: boolean
   readonly verbose: boolean
 }
@@ -112,6 +126,10 @@ const devChain = Effect.fn("devChain")(function*(input: DevChainInput, source: V
     ) :
     VmFactory.layer({ attach: source.attach }).pipe(Layer.provideMerge(VmRegistry.layerTest([])))).pipe(
     Layer.provideMerge(NodeServices.layerSingleNode),
+    Layer.provideMerge(Option.match(input.http, {
+      onNone: () => Layer.empty,
+      onSome: (address) => HttpGateway.layerListen(address)
+    })),
     Layer.provideMerge(VmRuntime.layer),
     Layer.provideMerge(Option.isSome(dbDir) ? NodeDatabase.layerLevel(path.join(dataRoot, "db")) : NodeDatabase.layerMemory),
     Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: path.join(dataRoot, "chainData") }))
@@ -131,6 +149,9 @@ const devChain = Effect.fn("devChain")(function*(input: DevChainInput, source: V
         `  database  ${Option.isSome(dbDir) ? `${dataRoot} (kept)` : "in memory, this run only (--db DIR keeps it)"}`
     )
     let status: ChainStatus | undefined
+    // The chain's API is printed once, at its first mount (each relaunch mounts it again).
+    let apiShown = false
+    const gatewayUrl = Option.getOrUndefined(yield* Effect.serviceOption(HttpGateway))?.url
     const lifecycle = yield* Lifecycle
     yield* lifecycle.events.pipe(
       Stream.runForEach((event) => {
@@ -144,6 +165,14 @@ const devChain = Effect.fn("devChain")(function*(input: DevChainInput, source: V
             return tell(`vmre: the VM died (${event.reason}); relaunching it (restart ${event.attempt} in a row)`)
           case "ChainResumed":
             return tell(`vmre: the chain resumed at height ${event.height}`)
+          case "ChainApi":
+            if (apiShown || gatewayUrl === undefined) return Effect.void
+            apiShown = true
+            return say(
+              event.paths.length === 0 ?
+                `  api       none (the VM returned no HTTP handlers)` :
+                event.paths.map((p, i) => `  ${i === 0 ? "api      " : "         "} ${gatewayUrl}${p}`).join("\n")
+            )
           default:
             return Effect.void
         }
@@ -194,6 +223,8 @@ const devChain = Effect.fn("devChain")(function*(input: DevChainInput, source: V
   yield* program.pipe(
     Effect.scoped,
     Effect.provide(nodeLayer),
+    Effect.catchTag("GatewayListenError", (error) =>
+      Effect.andThen(tell(`vmre: ${error.message}`), new Reported({ code: ExitCode.usage }))),
     Effect.catchTag("DatabaseFailure", (error) =>
       Effect.andThen(tell(`vmre: cannot open the database in ${dataRoot}: ${error.message}`), new Reported({ code: ExitCode.usage }))),
     withLogLevel(input.verbose ? "All" : "Warn"),
@@ -233,7 +264,8 @@ export const chain = Command.make(
   Command.withExamples([
     { command: "vmre chain ./build/myvm", description: "A throwaway chain in memory" },
     { command: "vmre chain ./build/myvm --db ./devchain --genesis genesis.json", description: "Keep the chain; run again to resume it" },
-    { command: "vmre chain ./build/myvm --until-height 10 --json", description: "Ten blocks, then one JSON line" }
+    { command: "vmre chain ./build/myvm --until-height 10 --json", description: "Ten blocks, then one JSON line" },
+    { command: "vmre chain ./build/myvm --http 127.0.0.1:9650", description: "With the VM's HTTP API at http://127.0.0.1:9650/ext/bc/<chain>/..." }
   ])
 )
 

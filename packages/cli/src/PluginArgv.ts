@@ -24,6 +24,7 @@ export const VALUE_FLAGS: ReadonlySet<string> = new Set([
   "--until-height",
   "--aliases",
   "--listen",
+  "--http",
   "--max-restarts",
   "--min-uptime",
   "--log-level",
