@@ -15,7 +15,8 @@
  * With the node's services (at `server_addr`): each payload that did not come from a peer is
  * gossiped through the node's app sender; a peer's AppRequest "status" is answered with the
  * height and last accepted block; the node signs a warp message committing to each accepted
- * block (its id as payload), and the latest signature is in the health report.
+ * block (its id as payload), and the latest signature is in the health report. Its HTTP API
+ * (`Api.ts`) serves the status and a JSON-RPC method to submit a payload.
  *
  * State in the node's database (survives restarts; one atomic batch per accepted block):
  *   "lastAccepted"      → id of the last accepted block
@@ -26,6 +27,7 @@
 import { Block as BlockHelpers, Id, VmDefinition } from "@vmre/plugin"
 import type { Database as Rpcdb } from "@vmre/rpcdb"
 import { Clock, Effect, Metric, Option, Ref, Schedule, Schema, type Scope } from "effect"
+import * as Api from "./Api.ts"
 import * as Codec from "./Codec.ts"
 import { type Config, decodeConfig, decodeGenesis, type Genesis } from "./Config.ts"
 
@@ -424,7 +426,8 @@ export const make: Effect.Effect<PayloadChainVm> = Effect.gen(function*() {
         Effect.catchTag("NodeServiceError", (error) => Effect.logWarning(`cannot answer request ${requestId}: ${error.message}`))
       ),
     submit: (payload) => Effect.flatMap(chain, (c) => addToMempool(c, payload)),
-    mempoolSize: Ref.get(chainRef).pipe(Effect.map(Option.match({ onNone: () => 0, onSome: (c) => c.mempool.size })))
+    mempoolSize: Ref.get(chainRef).pipe(Effect.map(Option.match({ onNone: () => 0, onSome: (c) => c.mempool.size }))),
+    createHandlers: Effect.sync(() => Api.handlers(vm))
   }
   return vm
 })
