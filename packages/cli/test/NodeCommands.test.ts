@@ -4,6 +4,7 @@ import { Ids } from "@vmre/wire"
 import { Effect } from "effect"
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
+import { createServer } from "node:net"
 import { join } from "node:path"
 import { examplePlugin, fixture, goPlugin, isAlive, skipGo, start, vmre } from "./support.ts"
 
@@ -111,6 +112,66 @@ describe("vmre chain", () => {
       expect(heights).toEqual(Array.from({ length: heights.length }, (_, i) => i + 1))
       expect(isAlive(pid)).toBe(false)
     }).pipe(Effect.scoped), 90_000)
+})
+
+describe("vmre chain --http", () => {
+  it.live("serves the example VM's API: its URLs printed, status JSON, a payload submitted by JSON-RPC lands in a block", () =>
+    Effect.gen(function*() {
+      const running = yield* start(["chain", "--http", "127.0.0.1:0", "--json", examplePlugin])
+      const text = yield* running.waitForStderr((t) => /api +http:\/\/\S+\/status/.test(t) && /starting at height/.test(t), 20_000)
+      const status = /api +(http:\/\/\S+\/status)/.exec(text)![1]!
+      const rpc = status.replace(/status$/, "rpc")
+      expect(text).toContain(`${status.replace(/\/ext\/bc\/\w+\/status$/, "")}/ext/bc/dev/rpc`)
+      const first = yield* Effect.promise(() => fetch(status).then((r) => r.json() as Promise<{ lastAcceptedHeight: string }>))
+      expect(first.lastAcceptedHeight).toMatch(/^\d+$/)
+      const submitted = yield* Effect.promise(() =>
+        fetch(rpc, {
+          method: "POST",
+          body: JSON.stringify({ jsonrpc: "2.0", id: 7, method: "payload.submit", params: { payload: "sent over http" } })
+        }).then((r) => r.json() as Promise<{ id: number; result: { payloadId: string } }>)
+      )
+      expect(submitted).toMatchObject({ id: 7, result: { payloadId: expect.stringMatching(/^\w{40,}$/) } })
+      // The same payload again is refused once it is accepted (the chain holds it).
+      const refusal = yield* Effect.gen(function*() {
+        for (let i = 0; i < 100; i++) {
+          const again = yield* Effect.promise(() =>
+            fetch(rpc, {
+              method: "POST",
+              body: JSON.stringify({ jsonrpc: "2.0", id: 8, method: "payload.submit", params: { payload: "sent over http" } })
+            }).then((r) => r.json() as Promise<{ error?: { code: number; message: string } }>)
+          )
+          if (again.error !== undefined) return again.error
+          yield* Effect.sleep("100 millis")
+        }
+        return undefined
+      })
+      expect(refusal).toEqual({ code: -32000, message: "payload refused: already accepted" })
+      const unknown = yield* Effect.promise(() =>
+        fetch(rpc, { method: "POST", body: JSON.stringify({ jsonrpc: "2.0", id: 9, method: "nope" }) }).then((r) => r.json())
+      )
+      expect(unknown).toMatchObject({ id: 9, error: { code: -32601 } })
+      running.child.kill("SIGINT")
+      const finished = yield* running.finished(20_000)
+      expect(finished.code, finished.stderr).toBe(0)
+      // The server is gone with the node.
+      const after = yield* Effect.promise(() => fetch(status).then(() => "answered", () => "refused"))
+      expect(after).toBe("refused")
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("an --http address that is taken is bad usage (exit 2) and says so", () =>
+    Effect.gen(function*() {
+      const taken = yield* Effect.acquireRelease(
+        Effect.promise(() => new Promise<import("node:net").Server>((resolve) => {
+          const server = createServer()
+          server.listen(0, "127.0.0.1", () => resolve(server))
+        })),
+        (server) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+      )
+      const port = (taken.address() as { port: number }).port
+      const result = yield* vmre(["chain", "--http", `127.0.0.1:${port}`, "--until-height", "1", examplePlugin], { timeoutMillis: 30_000 })
+      expect(result.code, result.stderr).toBe(2)
+      expect(result.stderr).toContain(`cannot serve HTTP on 127.0.0.1:${port}`)
+    }).pipe(Effect.scoped), 60_000)
 })
 
 describe.skipIf(skipGo)("vmre check --initialize", () => {
