@@ -29,6 +29,9 @@ PROTOS=(
 	appsender/appsender.proto
 	sharedmemory/sharedmemory.proto
 	messenger/messenger.proto
+	http/http.proto
+	http/responsewriter/responsewriter.proto
+	io/reader/reader.proto
 )
 GO_PACKAGES=(
 	"vmre/gen/vm/runtime;runtimepb"
@@ -42,6 +45,9 @@ GO_PACKAGES=(
 	"vmre/gen/appsender;appsenderpb"
 	"vmre/gen/sharedmemory;sharedmemorypb"
 	"vmre/gen/messenger;messengerpb"
+	"vmre/gen/http;httppb"
+	"vmre/gen/http/responsewriter;responsewriterpb"
+	"vmre/gen/io/reader;readerpb"
 )
 
 # Our Go source directories (each one a package under vmre/interop/).

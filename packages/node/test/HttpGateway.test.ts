@@ -12,6 +12,7 @@ import { Ids } from "@vmre/wire"
 import * as Chain from "../src/Chain.ts"
 import { HttpGateway, type GatewayOptions } from "../src/http/HttpGateway.ts"
 import { handlers } from "./fixtures/httpHandlers.ts"
+import { goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 import { chainIdOf, tempDir, testNode, vmIdOf, writeScript } from "./support.ts"
 
 const httpVm = fileURLToPath(new URL("./fixtures/http-vm.ts", import.meta.url))
@@ -23,11 +24,11 @@ const noPayloads = new TextEncoder().encode(JSON.stringify({ autoPayload: null }
 /** A node with the http fixture VM and a listening gateway; runs `body` with the chain's base URL. */
 const withChain = <A, E>(
   body: (url: string) => Effect.Effect<A, E>,
-  options: GatewayOptions & { readonly flavour?: "avalanchego" | "luxd" } = {}
+  options: GatewayOptions & { readonly flavour?: "avalanchego" | "luxd"; readonly plugin?: string } = {}
 ) =>
   Effect.gen(function*() {
     const dir = yield* tempDir("vmre-http-")
-    const plugin = writeScript(dir, vmId, `exec ${process.execPath} ${httpVm}`)
+    const plugin = writeScript(dir, vmId, options.plugin ?? `exec ${process.execPath} ${httpVm}`)
     return yield* Effect.gen(function*() {
       yield* Chain.run({ chainId, vm: vmId, name: "web", config: noPayloads })
       const gateway = yield* HttpGateway
@@ -211,4 +212,67 @@ describe("HttpGateway", () => {
         }),
       { flavour: "luxd", stream: "always" }
     ))
+})
+
+describe.skipIf(skipGo)("HttpGateway and a Go VM's handler (grpc-go)", () => {
+  const go = { plugin: `exec ${goPluginPath}` }
+  type Described = { method: string; path: string; query: string; contentType: string; custom: string; bodyLength: number; bodySha256: string }
+  const described = (response: Response) => Effect.promise(() => response.json() as Promise<Described>)
+
+  it.live("HandleSimple: the Go handler sees canonical headers, the full path and the body; a 500 comes back with its body", () =>
+    withChain((url) =>
+      Effect.gen(function*() {
+        const body = bigBody()
+        const posted = yield* call(`${url}/go?a=1`, {
+          method: "POST",
+          body,
+          headers: { "content-type": "application/x-test", "x-custom": "lower-case sent" }
+        })
+        expect(posted.status).toBe(200)
+        expect(posted.headers.get("x-go")).toBe("yes")
+        expect(yield* described(posted)).toEqual({
+          method: "POST",
+          path: `${base}/go`,
+          query: "a=1",
+          contentType: "application/x-test",
+          custom: "lower-case sent",
+          bodyLength: body.length,
+          bodySha256: sha(body)
+        })
+        const created = yield* call(`${url}/go?status=201`)
+        expect(created.status).toBe(201)
+        // Go VMs answer a 500 as a gRPC error carrying the response: the node unpacks it.
+        const failed = yield* call(`${url}/go?status=500`, { method: "PUT", body: "x" })
+        expect(failed.status).toBe(500)
+        expect(failed.headers.get("x-go")).toBe("yes")
+        expect(yield* described(failed)).toMatchObject({ method: "PUT", bodyLength: 1 })
+      }), go))
+
+  it.live("Handle: a chunked upload read through the node's io.reader, a response written through its response writer", () =>
+    withChain((url) =>
+      Effect.gen(function*() {
+        const body = bigBody()
+        const chunks = new ReadableStream<Uint8Array>({
+          start: (controller) => {
+            for (let i = 0; i < body.length; i += 100_000) controller.enqueue(body.subarray(i, i + 100_000))
+            controller.close()
+          }
+        })
+        const streamed = yield* call(`${url}/go`, { method: "POST", body: chunks, duplex: "half", headers: { "x-custom": "streamed" } } as RequestInit)
+        expect(streamed.status).toBe(200)
+        expect(yield* described(streamed)).toMatchObject({ custom: "streamed", bodyLength: body.length, bodySha256: sha(body) })
+      }), go))
+
+  it.live("stream \"always\": every request through Handle, flushed chunks and statuses as the handler wrote them", () =>
+    withChain((url) =>
+      Effect.gen(function*() {
+        const lines = yield* call(`${url}/go?chunks=5&status=202`)
+        expect([lines.status, lines.headers.get("x-go"), yield* Effect.promise(() => lines.text())]).toEqual([
+          202,
+          "yes",
+          [0, 1, 2, 3, 4].map((i) => `go chunk ${i}\n`).join("")
+        ])
+        const posted = yield* call(`${url}/go`, { method: "POST", body: "through handle", headers: { "content-type": "text/x-mine" } })
+        expect(yield* described(posted)).toMatchObject({ contentType: "text/x-mine", bodyLength: 14, path: `${base}/go` })
+      }), { ...go, stream: "always" }))
 })
