@@ -55,4 +55,31 @@ describe.skipIf(skipGo)("payload-chain under a Go node (grpc-go)", () => {
       expect(result.exercise.buildBlock.error).toMatch(/nothing to build/)
       expect(result).toMatchObject({ killed: false, exitCode: 0 })
     }))
+
+  it.live("serves its HTTP API through the Go node: status by HandleSimple, a JSON-RPC submit by Handle", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "payload-chain-go-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const genesis = join(dir, "genesis.json")
+      writeFileSync(genesis, JSON.stringify({ message: "go host genesis", minPayloadsPerBlock: 0 }))
+      const submit = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "payload.submit", params: { payload: "from go" } })
+      const { result, stderr } = yield* runHost([
+        "-exercise",
+        "-genesis",
+        genesis,
+        "-http",
+        "simple:GET:/status",
+        "-http",
+        `stream:POST:/rpc:${submit}`,
+        "-http",
+        "simple:POST:/rpc:not json"
+      ])
+      expect(result, stderr).toMatchObject({ ok: true, exitCode: 0 })
+      const [status, submitted, garbage] = result.http
+      expect(status).toMatchObject({ status: 200, headers: { "Content-Type": ["application/json"] } })
+      expect(JSON.parse(status.body)).toMatchObject({ lastAcceptedHeight: "1", mempoolPayloads: 0 })
+      expect(submitted.status).toBe(200)
+      expect(JSON.parse(submitted.body)).toMatchObject({ id: 1, result: { payloadId: expect.any(String) } })
+      expect(JSON.parse(garbage.body)).toMatchObject({ error: { code: -32700 } })
+    }))
 })

@@ -60,28 +60,29 @@ var log = &wire.Logger{Out: os.Stderr, Err: os.Stderr}
 
 // result is the JSON line printed on stdout. Durations are milliseconds.
 type result struct {
-	OK                  bool      `json:"ok"`
-	Error               string    `json:"error,omitempty"`
-	Stage               string    `json:"stage,omitempty"` // where it failed: launch, handshake, health, version, exercise, shutdown, stop
-	NodeProtocolVersion uint32    `json:"nodeProtocolVersion"`
-	ProtocolVersion     *uint32   `json:"protocolVersion"` // as reported by the plugin; null without a handshake
-	EngineAddr          string    `json:"engineAddr,omitempty"`
-	VMAddr              string    `json:"vmAddr,omitempty"`
-	Pid                 int       `json:"pid,omitempty"`
-	HandshakeMs         *float64  `json:"handshakeMs"` // spawn → Initialize received
-	Health              string    `json:"health,omitempty"`
-	HealthMs            *float64  `json:"healthMs,omitempty"` // first call: includes connecting
-	Version             string    `json:"version,omitempty"`
-	VersionMs           *float64  `json:"versionMs,omitempty"` // first Version round trip
-	VersionRounds       int       `json:"versionRounds,omitempty"`
-	VersionMedianMs     *float64  `json:"versionMedianMs,omitempty"`
-	Exercise            *exercise `json:"exercise,omitempty"`
-	ShutdownMs          *float64  `json:"shutdownMs,omitempty"`
-	StopMs              *float64  `json:"stopMs,omitempty"` // SIGTERM → exit
-	Killed              bool      `json:"killed"`           // needed SIGKILL
-	ExitCode            *int      `json:"exitCode"`         // null when ended by a signal or never started
-	Signal              string    `json:"signal,omitempty"`
-	TotalMs             float64   `json:"totalMs"`
+	OK                  bool         `json:"ok"`
+	Error               string       `json:"error,omitempty"`
+	Stage               string       `json:"stage,omitempty"` // where it failed: launch, handshake, health, version, exercise, shutdown, stop
+	NodeProtocolVersion uint32       `json:"nodeProtocolVersion"`
+	ProtocolVersion     *uint32      `json:"protocolVersion"` // as reported by the plugin; null without a handshake
+	EngineAddr          string       `json:"engineAddr,omitempty"`
+	VMAddr              string       `json:"vmAddr,omitempty"`
+	Pid                 int          `json:"pid,omitempty"`
+	HandshakeMs         *float64     `json:"handshakeMs"` // spawn → Initialize received
+	Health              string       `json:"health,omitempty"`
+	HealthMs            *float64     `json:"healthMs,omitempty"` // first call: includes connecting
+	Version             string       `json:"version,omitempty"`
+	VersionMs           *float64     `json:"versionMs,omitempty"` // first Version round trip
+	VersionRounds       int          `json:"versionRounds,omitempty"`
+	VersionMedianMs     *float64     `json:"versionMedianMs,omitempty"`
+	Exercise            *exercise    `json:"exercise,omitempty"`
+	HTTP                []httpResult `json:"http,omitempty"`
+	ShutdownMs          *float64     `json:"shutdownMs,omitempty"`
+	StopMs              *float64     `json:"stopMs,omitempty"` // SIGTERM → exit
+	Killed              bool         `json:"killed"`           // needed SIGKILL
+	ExitCode            *int         `json:"exitCode"`         // null when ended by a signal or never started
+	Signal              string       `json:"signal,omitempty"`
+	TotalMs             float64      `json:"totalMs"`
 }
 
 type envFlags []string
@@ -98,6 +99,7 @@ func (e *envFlags) Set(v string) error {
 type options struct {
 	protocol         uint
 	exercise         bool
+	httpCalls        httpCalls
 	handshakeTimeout time.Duration
 	callTimeout      time.Duration
 	stopTimeout      time.Duration
@@ -121,6 +123,7 @@ func main() {
 	flag.UintVar(&o.networkID, "network-id", 12345, "network id sent by -exercise Initialize")
 	flag.StringVar(&o.genesisFile, "genesis", "", "file whose bytes -exercise sends as genesis (default: a short text)")
 	flag.StringVar(&o.configFile, "config", "", "file whose bytes -exercise sends as config (default: none)")
+	flag.Var(&o.httpCalls, "http", "after -exercise, CreateHandlers and one HTTP call MODE:METHOD:PATH[:BODY] (MODE simple or stream; repeatable)")
 	flag.Var(&o.env, "env", "extra KEY=VALUE for the plugin's environment (repeatable)")
 	flag.Usage = func() {
 		fmt.Fprintf(flag.CommandLine.Output(), "usage: %s [flags] <plugin> [args...]\n", os.Args[0])
@@ -279,6 +282,9 @@ func run(o options, res *result) (code int) {
 			return fail(res, "exercise", exitFailure, err)
 		}
 		res.Exercise, exerciseErr = runExercise(vm, o, node.addr, dataDir)
+		if exerciseErr == nil && len(o.httpCalls) > 0 {
+			res.HTTP, exerciseErr = runHTTPCalls(vm, o)
+		}
 	}
 
 	// Shutdown, then the stop sequence (deferred above).

@@ -7,12 +7,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { createHash } from "node:crypto"
+import { writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { Ids } from "@vmre/wire"
 import * as Chain from "../src/Chain.ts"
 import { HttpGateway, type GatewayOptions } from "../src/http/HttpGateway.ts"
 import { handlers } from "./fixtures/httpHandlers.ts"
-import { goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
+import { goPluginPath, runGoHost, skipGo } from "../../../test-support/goInterop.ts"
 import { chainIdOf, tempDir, testNode, vmIdOf, writeScript } from "./support.ts"
 
 const httpVm = fileURLToPath(new URL("./fixtures/http-vm.ts", import.meta.url))
@@ -214,7 +215,7 @@ describe("HttpGateway", () => {
     ))
 })
 
-describe.skipIf(skipGo)("HttpGateway and a Go VM's handler (grpc-go)", () => {
+describe.skipIf(skipGo)("HTTP over gRPC with the Go peers (grpc-go)", () => {
   const go = { plugin: `exec ${goPluginPath}` }
   type Described = { method: string; path: string; query: string; contentType: string; custom: string; bodyLength: number; bodySha256: string }
   const described = (response: Response) => Effect.promise(() => response.json() as Promise<Described>)
@@ -275,4 +276,21 @@ describe.skipIf(skipGo)("HttpGateway and a Go VM's handler (grpc-go)", () => {
         const posted = yield* call(`${url}/go`, { method: "POST", body: "through handle", headers: { "content-type": "text/x-mine" } })
         expect(yield* described(posted)).toMatchObject({ contentType: "text/x-mine", bodyLength: 14, path: `${base}/go` })
       }), { ...go, stream: "always" }))
+
+  it.live("the SDK's handlers under the Go node: a 500 unpacked from the gRPC error's detail, streamed echo, a throwing handler", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("vmre-http-go-host-")
+      const plugin = writeScript(dir, "http-vm", `exec ${process.execPath} ${httpVm}`)
+      const genesis = `${dir}/genesis.json`
+      writeFileSync(genesis, JSON.stringify({ minPayloadsPerBlock: 0 }))
+      const { result, stderr } = yield* runGoHost(
+        ["-exercise", "-genesis", genesis, "-http", "simple:GET:/fail", "-http", "stream:PUT:/echo?status=201:sent by go", "-http", "simple:GET:/throw"],
+        plugin
+      )
+      expect(result, stderr).toMatchObject({ ok: true })
+      const [fail, echo, thrown] = result.http
+      expect(fail).toMatchObject({ status: 500, body: "broken", headers: { "X-Why": ["on purpose"] } })
+      expect(echo).toMatchObject({ status: 201, body: "sent by go", headers: { "X-Method": ["PUT"], "X-Body-Length": ["10"] } })
+      expect(thrown).toMatchObject({ status: 500, body: "internal error: kaboom" })
+    }).pipe(Effect.scoped))
 })
