@@ -5,7 +5,7 @@
  * leftover children cannot colour another's figures), prints one table, checks the targets,
  * and writes bench/results/latest.json (or profile.json with --profile).
  *
- * Scenarios: cold-start, unary, many-vms (= many-vms-ts + many-vms-go), log-flood, stop, compression, callbacks.
+ * Scenarios: cold-start, unary, many-vms (= many-vms-ts + many-vms-go), log-flood, stop, compression, callbacks, http.
  * --quick      few rounds: to try the harness, not for figures
  * --profile    also write CPU profiles (host: --cpu-prof; TS plugins: NODE_OPTIONS) under
  *              bench/results/profiles/<scenario>/ and print their top self-time functions;
@@ -56,7 +56,8 @@ const scenarios: ReadonlyArray<ScenarioSpec> = [
   { name: "log-flood", file: "scenarios/log-flood.ts" },
   { name: "stop", file: "scenarios/stop.ts" },
   { name: "compression", file: "scenarios/compression.ts" },
-  { name: "callbacks", file: "scenarios/callbacks.ts" }
+  { name: "callbacks", file: "scenarios/callbacks.ts" },
+  { name: "http", file: "scenarios/http.ts" }
 ]
 
 // --- arguments ---------------------------------------------------------------------------

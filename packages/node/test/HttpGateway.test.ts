@@ -24,7 +24,7 @@ const noPayloads = new TextEncoder().encode(JSON.stringify({ autoPayload: null }
 
 /** A node with the http fixture VM and a listening gateway; runs `body` with the chain's base URL. */
 const withChain = <A, E>(
-  body: (url: string) => Effect.Effect<A, E>,
+  body: (url: string) => Effect.Effect<A, E, HttpGateway>,
   options: GatewayOptions & { readonly flavour?: "avalanchego" | "luxd"; readonly plugin?: string } = {}
 ) =>
   Effect.gen(function*() {
