@@ -196,6 +196,17 @@ describe("HttpGateway", () => {
       { timeout: "300 millis" }
     ))
 
+  it.live("handlers a VM names on another machine, or under a prefix that is not a path, are not mounted; the rest are", () =>
+    withChain(
+      (url) =>
+        Effect.gen(function*() {
+          expect((yield* call(`${url}/foreign`)).status).toBe(404)
+          expect((yield* call(`${url}no slash`)).status).toBe(404)
+          expect((yield* call(`${url}/echo?status=203`)).status).toBe(203)
+        }),
+      { plugin: `HTTP_VM_HOSTILE=1 exec ${process.execPath} ${httpVm}` }
+    ))
+
   it.live("luxd flavour: bodies travel inline in Handle; the 503 has no body", () =>
     withChain(
       (url) =>

@@ -13,6 +13,7 @@
  */
 import { Context, Effect, Layer, Schema, type Scope } from "effect"
 import * as http from "node:http"
+import { Handshake } from "@vmre/runtime"
 import { Ids, HttpWire } from "@vmre/wire"
 import { NodeConfig, formatNodeId, devNodeId } from "../NodeConfig.ts"
 import * as NodeFlavour from "../NodeFlavour.ts"
@@ -124,6 +125,12 @@ const make = (options: GatewayOptions) =>
               for (const handler of handlers) {
                 if (!validPrefix(handler.prefix)) {
                   yield* Effect.logWarning(`could not add route to chain's API handler: invalid prefix ${JSON.stringify(handler.prefix)}`)
+                  continue
+                }
+                // As the VM's own address: loopback only, or a VM could point the node at another machine.
+                const refused = Handshake.validateVmAddress(handler.serverAddr)
+                if (refused !== undefined) {
+                  yield* Effect.logWarning(`could not add route to chain's API handler ${JSON.stringify(handler.prefix)}: its address ${JSON.stringify(handler.serverAddr)} is refused: ${refused}`)
                   continue
                 }
                 proxies.set(handler.prefix, yield* HandlerProxy.make(handler.serverAddr, { ...options, flavour }))
