@@ -44,7 +44,7 @@ export const web = (prefix: string, fetch: WebHandler): ServedHandler => ({ pref
  */
 export const node = (
   prefix: string,
-  handler: (req: IncomingMessage, res: ServerResponse) => void | Promise<void>
+  handler: (req: IncomingMessage, res: ServerResponse) => unknown
 ): ServedHandler =>
   web(prefix, async (request) => {
     const { req, res } = toReqRes(request)

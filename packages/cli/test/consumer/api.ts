@@ -3,14 +3,15 @@
  * every package, as an application and a VM author use it.
  */
 import { Lifecycle, type LaunchConfig, VmRuntime } from "@vmre/runtime"
-import { Id, runPlugin, type VmDefinition, VmPlugin } from "@vmre/plugin"
+import { HttpHandlers, Id, runPlugin, type VmDefinition, VmPlugin } from "@vmre/plugin"
 import { MemoryDatabase, RpcDbServer } from "@vmre/rpcdb"
 import { GrpcServer } from "@vmre/transport"
 import { Ids, ProtocolVersion } from "@vmre/wire"
 import { VM } from "@vmre/proto/vm/vm_pb"
 import { checkPlugin } from "@vmre/cli"
-import { Chain, type ChainStatus, NodeConfig, NodeDatabase, NodeServices, VmFactory, VmRegistry } from "@vmre/node"
+import { Chain, type ChainStatus, HttpGateway, NodeConfig, NodeDatabase, NodeServices, VmFactory, VmRegistry } from "@vmre/node"
 import { Duration, Effect, Layer, Stream } from "effect"
+import { HttpServerResponse } from "effect/http"
 
 export const config: LaunchConfig = { path: "/opt/plugins/myvm", stopTimeout: Duration.seconds(3) }
 
@@ -55,3 +56,14 @@ export const runChain = Effect.scoped(Effect.gen(function*() {
   return status.lastAccepted
 })).pipe(Effect.provide(nodeLayer))
 export const accepted: ReadonlyArray<number> | undefined = ProtocolVersion.parseSet("42-45")
+
+// HTTP both ways: a VM's API as handlers, a node serving its chains' APIs.
+export const api: ReadonlyArray<HttpHandlers.HttpHandler> = [
+  HttpHandlers.web("/status", () => Response.json({ ok: true })),
+  HttpHandlers.httpEffect("/hello", Effect.succeed(HttpServerResponse.text("hello"))),
+  HttpHandlers.node("/legacy", (_req, res) => res.end("legacy"))
+]
+export const nodeWithApi = nodeLayer.pipe(Layer.provideMerge(HttpGateway.layerListen({ host: "127.0.0.1", port: 9650, stream: "auto" })))
+export const apiUrl = Effect.gen(function*() {
+  return (yield* HttpGateway).url
+})
