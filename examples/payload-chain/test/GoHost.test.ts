@@ -2,7 +2,8 @@
  * payload-chain launched and driven by a node written in Go with grpc-go (interop/go/bin/host,
  * built by the test suite's global setup): the handshake, Version, health, Initialize with an
  * rpcdb served by Go, a block built, verified and accepted, GetBlock and GetBlockIDAtHeight,
- * then the upstream stop (Shutdown, SIGTERM) ending in exit code 0.
+ * then the upstream stop (Shutdown, SIGTERM) ending in exit code 0; its HTTP API through the Go
+ * node, and the node services the Go node serves it (app sender, warp signer).
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
@@ -81,5 +82,12 @@ describe.skipIf(skipGo)("payload-chain under a Go node (grpc-go)", () => {
       expect(submitted.status).toBe(200)
       expect(JSON.parse(submitted.body)).toMatchObject({ id: 1, result: { payloadId: expect.any(String) } })
       expect(JSON.parse(garbage.body)).toMatchObject({ error: { code: -32700 } })
+      // The node services the Go node serves, used by the VM: the submitted payload gossiped
+      // through its app sender, its AppRequest "status" answered through it, the accepted
+      // block signed by its warp signer (for this network and chain: nothing refused).
+      const callbacks = result.callbacks
+      expect(callbacks.gossipPayloads).toContain("from go")
+      expect(callbacks.appResponses.map((r: string) => JSON.parse(r))).toEqual([{ height: "1", lastAccepted: expect.any(String) }])
+      expect(callbacks).toMatchObject({ warpSign: 1, warpRefused: 0 })
     }))
 })

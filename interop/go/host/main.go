@@ -60,29 +60,30 @@ var log = &wire.Logger{Out: os.Stderr, Err: os.Stderr}
 
 // result is the JSON line printed on stdout. Durations are milliseconds.
 type result struct {
-	OK                  bool         `json:"ok"`
-	Error               string       `json:"error,omitempty"`
-	Stage               string       `json:"stage,omitempty"` // where it failed: launch, handshake, health, version, exercise, shutdown, stop
-	NodeProtocolVersion uint32       `json:"nodeProtocolVersion"`
-	ProtocolVersion     *uint32      `json:"protocolVersion"` // as reported by the plugin; null without a handshake
-	EngineAddr          string       `json:"engineAddr,omitempty"`
-	VMAddr              string       `json:"vmAddr,omitempty"`
-	Pid                 int          `json:"pid,omitempty"`
-	HandshakeMs         *float64     `json:"handshakeMs"` // spawn → Initialize received
-	Health              string       `json:"health,omitempty"`
-	HealthMs            *float64     `json:"healthMs,omitempty"` // first call: includes connecting
-	Version             string       `json:"version,omitempty"`
-	VersionMs           *float64     `json:"versionMs,omitempty"` // first Version round trip
-	VersionRounds       int          `json:"versionRounds,omitempty"`
-	VersionMedianMs     *float64     `json:"versionMedianMs,omitempty"`
-	Exercise            *exercise    `json:"exercise,omitempty"`
-	HTTP                []httpResult `json:"http,omitempty"`
-	ShutdownMs          *float64     `json:"shutdownMs,omitempty"`
-	StopMs              *float64     `json:"stopMs,omitempty"` // SIGTERM → exit
-	Killed              bool         `json:"killed"`           // needed SIGKILL
-	ExitCode            *int         `json:"exitCode"`         // null when ended by a signal or never started
-	Signal              string       `json:"signal,omitempty"`
-	TotalMs             float64      `json:"totalMs"`
+	OK                  bool            `json:"ok"`
+	Error               string          `json:"error,omitempty"`
+	Stage               string          `json:"stage,omitempty"` // where it failed: launch, handshake, health, version, exercise, shutdown, stop
+	NodeProtocolVersion uint32          `json:"nodeProtocolVersion"`
+	ProtocolVersion     *uint32         `json:"protocolVersion"` // as reported by the plugin; null without a handshake
+	EngineAddr          string          `json:"engineAddr,omitempty"`
+	VMAddr              string          `json:"vmAddr,omitempty"`
+	Pid                 int             `json:"pid,omitempty"`
+	HandshakeMs         *float64        `json:"handshakeMs"` // spawn → Initialize received
+	Health              string          `json:"health,omitempty"`
+	HealthMs            *float64        `json:"healthMs,omitempty"` // first call: includes connecting
+	Version             string          `json:"version,omitempty"`
+	VersionMs           *float64        `json:"versionMs,omitempty"` // first Version round trip
+	VersionRounds       int             `json:"versionRounds,omitempty"`
+	VersionMedianMs     *float64        `json:"versionMedianMs,omitempty"`
+	Exercise            *exercise       `json:"exercise,omitempty"`
+	HTTP                []httpResult    `json:"http,omitempty"`
+	Callbacks           *callbackReport `json:"callbacks,omitempty"`
+	ShutdownMs          *float64        `json:"shutdownMs,omitempty"`
+	StopMs              *float64        `json:"stopMs,omitempty"` // SIGTERM → exit
+	Killed              bool            `json:"killed"`           // needed SIGKILL
+	ExitCode            *int            `json:"exitCode"`         // null when ended by a signal or never started
+	Signal              string          `json:"signal,omitempty"`
+	TotalMs             float64         `json:"totalMs"`
 }
 
 type envFlags []string
@@ -272,8 +273,10 @@ func run(o options, res *result) (code int) {
 	}
 
 	var exerciseErr error
+	var cb *callbacks
 	if o.exercise {
-		node, err := startNodeServices()
+		cb = newCallbacks(uint32(o.networkID), label("vmre go host chain"), label("vmre go host node")[:20], blsG1Generator)
+		node, err := startNodeServices(cb)
 		if err != nil {
 			return fail(res, "exercise", exitFailure, err)
 		}
@@ -282,9 +285,24 @@ func run(o options, res *result) (code int) {
 			return fail(res, "exercise", exitFailure, err)
 		}
 		res.Exercise, exerciseErr = runExercise(vm, o, node.addr, dataDir)
+		if exerciseErr == nil {
+			exerciseErr = askStatus(vm, o, cb)
+		}
 		if exerciseErr == nil && len(o.httpCalls) > 0 {
 			res.HTTP, exerciseErr = runHTTPCalls(vm, o)
 		}
+	}
+
+	if cb != nil {
+		// Callbacks the VM forks (a warp signature after an accept) get a moment to arrive.
+		accepted := res.Exercise != nil && res.Exercise.BlockAccept != nil && res.Exercise.BlockAccept.Error == ""
+		for deadline := time.Now().Add(2 * time.Second); accepted && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if r := cb.snapshot(); r.WarpSign+r.WarpRefused > 0 {
+				break
+			}
+		}
+		report := cb.snapshot()
+		res.Callbacks = &report
 	}
 
 	// Shutdown, then the stop sequence (deferred above).

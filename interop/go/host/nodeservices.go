@@ -16,14 +16,14 @@ import (
 )
 
 // nodeServices is the gRPC server whose address -exercise sends as both db_server_addr and
-// server_addr: an in-memory rpcdb.Database plus health. The callback services of a real node
-// (shared memory, aliases, app sender, validator state, warp signer) are not served.
+// server_addr: an in-memory rpcdb.Database, health, and the callback services of callbacks.go
+// (app sender, warp signer, validator state, aliases; no shared memory).
 type nodeServices struct {
 	server *grpc.Server
 	addr   string
 }
 
-func startNodeServices() (*nodeServices, error) {
+func startNodeServices(cb *callbacks) (*nodeServices, error) {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -31,6 +31,7 @@ func startNodeServices() (*nodeServices, error) {
 	s := grpc.NewServer(wire.ServerOptions()...)
 	rpcdbpb.RegisterDatabaseServer(s, newMemDB())
 	healthpb.RegisterHealthServer(s, wire.Health{})
+	cb.register(s)
 	go s.Serve(lis)
 	return &nodeServices{server: s, addr: lis.Addr().String()}, nil
 }
