@@ -1,7 +1,9 @@
 /**
- * The node services a VM calls back at `server_addr`: one round trip of each kind, from a
- * TypeScript VM's clients (`InitializeContext.node`, @vmre/plugin) to the host's server
- * (@vmre/node, single-node defaults), sequential calls. Client and server in one process.
+ * The node services a VM calls back at `server_addr`: one round trip of each kind, sequential
+ * calls to the host's server (@vmre/node, single-node defaults), from a TypeScript VM's clients
+ * (`InitializeContext.node`, @vmre/plugin; client and server in one process) and from the Go
+ * plugin (grpc-go, its own process, launched and initialized by the node's factory; it times
+ * its calls itself during Initialize, GO_PLUGIN_CALLBACK_ROUNDS).
  */
 import { NodeClients } from "@vmre/plugin"
 import {
@@ -15,7 +17,14 @@ import {
   ValidatorSet,
   WarpSigner
 } from "@vmre/node"
-import { Effect, Layer } from "effect"
+import { VmFactory, VmRegistry, NodeServices } from "@vmre/node"
+import { VmRuntime } from "@vmre/runtime"
+import { Ids } from "@vmre/wire"
+import { Duration, Effect, Layer, Logger } from "effect"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+import { goPlugin } from "../lib/vm.ts"
 import { performance } from "node:perf_hooks"
 import { type Figure, progress, report, rounds } from "../lib/scenario.ts"
 import { stat } from "../lib/stats.ts"
@@ -74,11 +83,50 @@ const program = Effect.gen(function*() {
   return figures
 }).pipe(Effect.scoped, Effect.provide(services), Effect.orDie)
 
-const figures = await Effect.runPromise(program)
+/** The Go plugin's own timings of the same calls, made during its Initialize under our node. */
+const goRounds = Effect.gen(function*() {
+  const dir = mkdtempSync(path.join(tmpdir(), "vmre-bench-callbacks-"))
+  const out = path.join(dir, "callbacks.json")
+  const vmId = Ids.toString(new Uint8Array(32).fill(5))
+  yield* Effect.gen(function*() {
+    const factory = yield* VmFactory
+    yield* factory.create({ chainId: Ids.Id.make(new Uint8Array(32).fill(6)), vm: vmId })
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(VmFactory.layer({
+      launch: { callTimeout: Duration.minutes(5), env: { GO_PLUGIN_CALLBACKS: out, GO_PLUGIN_CALLBACK_ROUNDS: String(CALLS) } }
+    }).pipe(
+      Layer.provideMerge(VmRegistry.layer({ plugins: [{ vmId, path: goPlugin }] })),
+      Layer.provideMerge(NodeServices.layerSingleNode),
+      Layer.provideMerge(VmRuntime.layer),
+      Layer.provideMerge(NodeDatabase.layerMemory),
+      Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: dir })),
+      Layer.provideMerge(Logger.layer([]))
+    ))
+  )
+  const report = JSON.parse(readFileSync(out, "utf8")) as {
+    rounds: Record<string, { calls: number; medianMs: number; p90Ms: number; callsPerSecond: number }>
+  }
+  rmSync(dir, { recursive: true, force: true })
+  return Object.entries(report.rounds).map(([kind, r]): Figure => {
+    progress(`callbacks go ${kind}: ${r.medianMs.toFixed(3)} ms median, ${r.callsPerSecond.toFixed(0)} calls/s`)
+    return {
+      id: `callbacks.go.${kind}.c1.latency`,
+      label: `${kind} from the Go plugin (grpc-go), one caller: round trip`,
+      unit: "ms",
+      stat: { median: r.medianMs, p90: r.p90Ms, min: Number.NaN, max: Number.NaN, n: r.calls },
+      note: `${r.callsPerSecond.toFixed(0)} calls/s`
+    }
+  })
+}).pipe(Effect.orDie)
+
+const figures = [...(await Effect.runPromise(program)), ...(await Effect.runPromise(goRounds))]
 report({
   scenario: "callbacks",
   figures,
-  notes: [`${CALLS} sequential calls per kind (Warp.Sign: a twentieth, BLS signing dominates) after a warm-up call; client and server in one process`],
+  notes: [
+    `${CALLS} sequential calls per kind (Warp.Sign: a twentieth, BLS signing dominates) after a warm-up call; TS: client and server in one process; Go: the plugin's own process, timed by it`
+  ],
   extra: {},
   wallSeconds: (performance.now() - started) / 1000
 })

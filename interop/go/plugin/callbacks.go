@@ -12,6 +12,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -47,6 +50,41 @@ type callbackReport struct {
 	AppRequestSent     bool     `json:"appRequestSent"`
 	SharedApplied      bool     `json:"sharedApplied"`
 	SharedGetError     string   `json:"sharedGetError"`
+	// With GO_PLUGIN_CALLBACK_ROUNDS=N: N sequential round trips of each kind (Warp.Sign: N/20).
+	Rounds map[string]roundTrips `json:"rounds,omitempty"`
+}
+
+type roundTrips struct {
+	Calls          int     `json:"calls"`
+	MedianMs       float64 `json:"medianMs"`
+	P90Ms          float64 `json:"p90Ms"`
+	CallsPerSecond float64 `json:"callsPerSecond"`
+}
+
+func atLeast(min, n int) int {
+	if n < min {
+		return min
+	}
+	return n
+}
+
+// timeCalls makes n sequential calls after one warm-up call.
+func timeCalls(n int, call func() error) (roundTrips, error) {
+	if err := call(); err != nil {
+		return roundTrips{}, err
+	}
+	latencies := make([]float64, n)
+	start := time.Now()
+	for i := range latencies {
+		t := time.Now()
+		if err := call(); err != nil {
+			return roundTrips{}, err
+		}
+		latencies[i] = float64(time.Since(t).Microseconds()) / 1000
+	}
+	total := time.Since(start).Seconds()
+	sort.Float64s(latencies)
+	return roundTrips{Calls: n, MedianMs: latencies[n/2], P90Ms: latencies[n*9/10], CallsPerSecond: float64(n) / total}, nil
 }
 
 func callNodeServices(req *vmpb.InitializeRequest, out string) error {
@@ -161,6 +199,50 @@ func callNodeServices(req *vmpb.InitializeRequest, out string) error {
 		return fmt.Errorf("grpc.health.v1.Health.Check: %w", err)
 	}
 	r.Health = health.GetStatus().String()
+
+	if n, err := strconv.Atoi(os.Getenv("GO_PLUGIN_CALLBACK_ROUNDS")); err == nil && n > 0 {
+		// Each kind gets its own deadline: the rounds may take longer than the checks above.
+		kinds := []struct {
+			name  string
+			calls int
+			call  func(ctx context.Context) error
+		}{
+			{"ValidatorState.GetCurrentHeight", n, func(ctx context.Context) error { _, err := vs.GetCurrentHeight(ctx, &emptypb.Empty{}); return err }},
+			{"ValidatorState.GetValidatorSet", n, func(ctx context.Context) error {
+				_, err := vs.GetValidatorSet(ctx, &validatorstatepb.GetValidatorSetRequest{Height: 0, SubnetId: subnet.GetSubnetId()})
+				return err
+			}},
+			{"AliasReader.Aliases", n, func(ctx context.Context) error {
+				_, err := ar.Aliases(ctx, &aliasreaderpb.ID{Id: req.GetChainId()})
+				return err
+			}},
+			{"AppSender.SendAppGossip", n, func(ctx context.Context) error {
+				_, err := sender.SendAppGossip(ctx, &appsenderpb.SendAppGossipMsg{Validators: 8, Msg: make([]byte, 256)})
+				return err
+			}},
+			{"SharedMemory.Get", n, func(ctx context.Context) error {
+				_, err := shared.Get(ctx, &sharedmemorypb.GetRequest{PeerChainId: peer, Keys: [][]byte{[]byte("go-key")}})
+				if err != nil && strings.Contains(err.Error(), "not found") {
+					return nil // the put is for the peer: not found on our side, a full round trip all the same
+				}
+				return err
+			}},
+			{"Warp.Sign", atLeast(20, n/20), func(ctx context.Context) error {
+				_, err := signer.Sign(ctx, &warppb.SignRequest{NetworkId: req.GetNetworkId(), SourceChainId: req.GetChainId(), Payload: make([]byte, 256)})
+				return err
+			}},
+		}
+		r.Rounds = map[string]roundTrips{}
+		for _, k := range kinds {
+			kctx, kcancel := context.WithTimeout(context.Background(), time.Minute)
+			rt, err := timeCalls(k.calls, func() error { return k.call(kctx) })
+			kcancel()
+			if err != nil {
+				return fmt.Errorf("rounds of %s: %w", k.name, err)
+			}
+			r.Rounds[k.name] = rt
+		}
+	}
 
 	data, err := json.Marshal(r)
 	if err != nil {
