@@ -153,31 +153,53 @@ export class Containment extends Context.Service<Containment, {
         unavailable: undefined,
         create: (name, limits) =>
           Effect.acquireRelease(
-            Effect.sync(() => {
-              const id = `vmre-${process.pid}-${next++}`
-              const dir = path.join(found.base, id)
-              try {
-                fs.mkdirSync(dir)
+            Effect.sync((): PluginCgroup | string => {
+              // A name no cgroup of this process has, in any hierarchy: another Containment
+              // layer of this process counts from 0 too, and a cgroup whose processes outlived
+              // the kill bound stays behind under its name.
+              for (let tries = 0; tries < 1_000; tries++) {
+                const id = `vmre-${process.pid}-${next++}`
+                const dir = path.join(found.base, id)
+                if (available.v1.some((h) => fs.existsSync(path.join(h.base, id)))) continue
+                try {
+                  fs.mkdirSync(dir)
+                } catch (error) {
+                  if ((error as NodeJS.ErrnoException).code === "EEXIST") continue
+                  return `cannot create ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`
+                }
                 return makeCgroup(dir, limits === undefined ? noLimits : ResourceLimits.apply(limits, available, dir, id))
-              } catch {
-                return undefined
               }
+              return `no free cgroup name under ${found.base}`
             }),
             (cgroup) =>
-              cgroup === undefined ? Effect.void : Effect.gen(function*() {
+              typeof cgroup === "string" ? Effect.void : Effect.gen(function*() {
                 const killed = yield* cgroup.killAll
                 if (killed > 0) {
                   yield* Effect.logWarning(
                     `${name}: ${killed} process(es) it started outside its process group were still running; killed with its cgroup`
                   )
                 }
-                try {
-                  fs.rmdirSync(cgroup.path)
-                } catch {
-                  // Still busy past the bound: the directory stays, empty or not, for the operator.
+                // Killed processes leave the cgroup as they are reaped: busy for a moment.
+                const deadline = Date.now() + Duration.toMillis(EMPTY_BOUND)
+                while (true) {
+                  try {
+                    fs.rmdirSync(cgroup.path)
+                    break
+                  } catch (error) {
+                    // Still busy past the bound: the directory stays, empty or not, for the operator.
+                    if ((error as NodeJS.ErrnoException).code !== "EBUSY" || Date.now() > deadline) break
+                  }
+                  yield* Effect.sleep("10 millis")
                 }
                 yield* cgroup.removeLimits
               })
+          ).pipe(
+            Effect.flatMap((cgroup) =>
+              typeof cgroup !== "string" ? Effect.succeed(cgroup) : Effect.as(
+                Effect.logWarning(`${name}: ${cgroup}; it is contained by its process group only`),
+                undefined
+              )
+            )
           )
       }
     })
