@@ -159,7 +159,10 @@ export class VmFactory extends Context.Service<VmFactory, {
             appRequest: client.appRequest,
             appResponse: client.appResponse,
             appRequestFailed: client.appRequestFailed,
-            appGossip: client.appGossip
+            appGossip: client.appGossip,
+            crossChainAppRequest: client.crossChainAppRequest,
+            crossChainAppResponse: client.crossChainAppResponse,
+            crossChainAppRequestFailed: client.crossChainAppRequestFailed
           })
           // As upstream, a chain is known by its CB58 id once it is built (and by its name here).
           yield* Effect.ignore(aliases.add(chain.chainId, [...(chain.name === undefined ? [] : [chain.name]), chainText]))

@@ -4,15 +4,22 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Code, ConnectError, createClient } from "@connectrpc/connect"
-import { ValidatorState } from "@vmre/proto/validatorstate/validatorstate_pb"
+import { fromBinary, toBinary } from "@bufbuild/protobuf"
+import {
+  GetCurrentValidatorSetResponseSchema,
+  type LuxdGetCurrentValidatorSetResponse,
+  LuxdGetCurrentValidatorSetResponseSchema,
+  ValidatorState
+} from "@vmre/proto/validatorstate/validatorstate_pb"
 import { Signer } from "@vmre/proto/warp/warp_pb"
 import { GrpcClient } from "@vmre/transport"
-import { Ids } from "@vmre/wire"
+import { Ids, LuxdServices } from "@vmre/wire"
 import { DateTime, Effect, Option } from "effect"
 import * as PrefixDatabase from "../src/PrefixDatabase.ts"
 import { readFileSync } from "node:fs"
 import { goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 import { NodeConfig } from "../src/NodeConfig.ts"
+import { ValidatorSet } from "../src/services/ValidatorSet.ts"
 import { AppNetwork } from "../src/services/AppNetwork.ts"
 import * as NodeServicesServer from "../src/services/NodeServicesServer.ts"
 import { NodeDatabase } from "../src/NodeDatabase.ts"
@@ -117,6 +124,40 @@ describe("node services under bad input", () => {
       expect((yield* Effect.promise(() => validators.getSubnetID({ chainId }))).subnetId).toEqual(new Uint8Array(32))
     }).pipe(
       Effect.scoped,
+      Effect.provide(testServices)
+    ))
+})
+
+describe("validator sets in each node's numbering", () => {
+  it.live("GetCurrentValidatorSet: avalanchego numbers min_nonce/is_active/validation_id 5/6/7, luxd 7/5/6", () =>
+    Effect.gen(function*() {
+      const chainId = chainIdOf(32)
+      const current = (flavour: "avalanchego" | "luxd") =>
+        Effect.gen(function*() {
+          const server = yield* NodeServicesServer.serve({ chainId, networkId: 5, flavour })
+          const { transport } = yield* GrpcClient.transport(server.address)
+          const client = createClient(flavour === "luxd" ? LuxdServices.LuxdValidatorState : ValidatorState, transport)
+          return yield* Effect.promise(() => client.getCurrentValidatorSet({ subnetId: new Uint8Array(32) }))
+        })
+      for (const flavour of ["avalanchego", "luxd"] as const) {
+        const answer = yield* current(flavour)
+        expect(answer.validators.length, flavour).toBe(1)
+        expect(answer.validators[0]).toMatchObject({ weight: 100n, isActive: true })
+        expect(answer.validators[0]!.validationId.length).toBe(32)
+      }
+      // The same answer read with the other node's numbering is not the same validator.
+      const luxdBytes = toBinary(LuxdGetCurrentValidatorSetResponseSchema, (yield* current("luxd")) as LuxdGetCurrentValidatorSetResponse)
+      const misread = (() => {
+        try {
+          return fromBinary(GetCurrentValidatorSetResponseSchema, luxdBytes).validators[0]
+        } catch {
+          return undefined
+        }
+      })()
+      expect(misread?.isActive === true && misread.validationId.length === 32).toBe(false)
+    }).pipe(
+      Effect.scoped,
+      Effect.provide(ValidatorSet.layerTest({ validators: [{ nodeId: Ids.NodeId.make(new Uint8Array(20).fill(3)), weight: 100n, publicKey: new Uint8Array(96) }] })),
       Effect.provide(testServices)
     ))
 })

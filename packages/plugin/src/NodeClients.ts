@@ -55,6 +55,10 @@ export interface NodeClients {
     readonly sendAppResponse: (nodeId: Uint8Array, requestId: number, response: Uint8Array) => Call<void>
     readonly sendAppError: (nodeId: Uint8Array, requestId: number, errorCode: number, errorMessage: string) => Call<void>
     readonly sendAppGossip: (message: Uint8Array, targets?: GossipTargets) => Call<void>
+    /** luxd: to the VM of another chain of this node (avalanchego v1.14 answers UNIMPLEMENTED). */
+    readonly sendCrossChainAppRequest: (chainId: Uint8Array, requestId: number, request: Uint8Array) => Call<void>
+    readonly sendCrossChainAppResponse: (chainId: Uint8Array, requestId: number, response: Uint8Array) => Call<void>
+    readonly sendCrossChainAppError: (chainId: Uint8Array, requestId: number, errorCode: number, errorMessage: string) => Call<void>
   }
   readonly validators: {
     readonly currentHeight: Call<bigint>
@@ -159,7 +163,14 @@ export const make = (
               nonValidators: BigInt(targets.nonValidators ?? 0),
               peers: BigInt(targets.peers ?? 0),
               msg
-            }, o)))
+            }, o))),
+        sendCrossChainAppRequest: (chainId, requestId, request) =>
+          Effect.asVoid(call(A, "SendCrossChainAppRequest", (o) => appSender!.sendCrossChainAppRequest({ chainId, requestId, request }, o))),
+        sendCrossChainAppResponse: (chainId, requestId, response) =>
+          Effect.asVoid(call(A, "SendCrossChainAppResponse", (o) => appSender!.sendCrossChainAppResponse({ chainId, requestId, response }, o))),
+        sendCrossChainAppError: (chainId, requestId, errorCode, errorMessage) =>
+          Effect.asVoid(call(A, "SendCrossChainAppError", (o) =>
+            appSender!.sendCrossChainAppError({ chainId, requestId, errorCode, errorMessage }, o)))
       },
       validators: {
         currentHeight: Effect.map(call(V, "GetCurrentHeight", (o) => validators!.getCurrentHeight({}, o)), (r) => r.height),

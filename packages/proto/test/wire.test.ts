@@ -434,6 +434,21 @@ const messages: Record<string, ReadonlyArray<string>> = {
     "bytes validation_id = 7",
     "bool is_l1_validator = 8"
   ],
+  // luxd's numbering of the same fields (5-7 differ)
+  "validatorstate.LuxdValidator": [
+    "bytes node_id = 1",
+    "uint64 weight = 2",
+    "bytes public_key = 3",
+    "uint64 start_time = 4",
+    "bool is_active = 5",
+    "bytes validation_id = 6",
+    "uint64 min_nonce = 7",
+    "bool is_l1_validator = 8"
+  ],
+  "validatorstate.LuxdGetCurrentValidatorSetResponse": [
+    "repeated validatorstate.LuxdValidator validators = 1",
+    "uint64 current_height = 2"
+  ],
 
   // aliasreader
   "aliasreader.ID": ["bytes id = 1"],

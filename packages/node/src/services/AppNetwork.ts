@@ -5,7 +5,15 @@
  * node has no peers), and `layerLocal` delivers between the nodes of one host (several node
  * stacks sharing an `AppHub`), so that VMs on one machine can talk.
  */
-import type { AppGossip, AppRequest, AppRequestFailed, AppResponse } from "@vmre/runtime"
+import type {
+  AppGossip,
+  AppRequest,
+  AppRequestFailed,
+  AppResponse,
+  CrossChainAppRequest,
+  CrossChainAppRequestFailed,
+  CrossChainAppResponse
+} from "@vmre/runtime"
 import { Ids } from "@vmre/wire"
 import { Context, DateTime, Effect, Layer, Ref, type Scope } from "effect"
 import { NodeConfig } from "../NodeConfig.ts"
@@ -30,6 +38,17 @@ export type AppMessage =
     readonly peers: bigint
     readonly message: Uint8Array
   }
+  // luxd: between two chains of this node; `chainId` is the sender's chain.
+  | { readonly _tag: "CrossChainAppRequest"; readonly chainId: Ids.Id; readonly targetChainId: Ids.Id; readonly requestId: number; readonly request: Uint8Array }
+  | { readonly _tag: "CrossChainAppResponse"; readonly chainId: Ids.Id; readonly targetChainId: Ids.Id; readonly requestId: number; readonly response: Uint8Array }
+  | {
+    readonly _tag: "CrossChainAppError"
+    readonly chainId: Ids.Id
+    readonly targetChainId: Ids.Id
+    readonly requestId: number
+    readonly errorCode: number
+    readonly errorMessage: string
+  }
 
 /** What a chain's VM receives from the network: the app calls of its `vm.VM` client. */
 export interface AppEndpoint {
@@ -37,6 +56,10 @@ export interface AppEndpoint {
   readonly appResponse: (response: AppResponse) => Effect.Effect<void, unknown>
   readonly appRequestFailed: (failure: AppRequestFailed) => Effect.Effect<void, unknown>
   readonly appGossip: (gossip: AppGossip) => Effect.Effect<void, unknown>
+  /** luxd: messages from another chain of this node. */
+  readonly crossChainAppRequest?: ((request: CrossChainAppRequest) => Effect.Effect<void, unknown>) | undefined
+  readonly crossChainAppResponse?: ((response: CrossChainAppResponse) => Effect.Effect<void, unknown>) | undefined
+  readonly crossChainAppRequestFailed?: ((failure: CrossChainAppRequestFailed) => Effect.Effect<void, unknown>) | undefined
 }
 
 export interface AppNetworkShape {
@@ -79,7 +102,9 @@ export class AppNetwork extends Context.Service<AppNetwork, AppNetworkShape>()("
    * requester's AppResponse / AppRequestFailed, and a request to a node that is not there fails
    * at once with AppRequestFailed{-1, "timed out"}, as upstream reports an unsent request.
    * Gossip reaches the listed nodes and up to validators + non-validators + peers others of the
-   * chain. Delivery runs beside the sender's call, never inside it.
+   * chain. Delivery runs beside the sender's call, never inside it. luxd's cross-chain messages
+   * go between the chains of this node the same way (a request to a chain that is not running
+   * fails at once with CrossChainAppRequestFailed{-1, "timed out"}).
    */
   static readonly layerLocal = (limit = 10_000): Layer.Layer<AppNetwork, never, AppHub | NodeConfig> =>
     Layer.effect(
@@ -123,6 +148,36 @@ export class AppNetwork extends Context.Service<AppNetwork, AppNetworkShape>()("
                 if (peer !== undefined) {
                   yield* deliver(peer.appRequestFailed({
                     nodeId: self,
+                    requestId: message.requestId,
+                    errorCode: message.errorCode,
+                    errorMessage: message.errorMessage
+                  }))
+                }
+                return
+              }
+              case "CrossChainAppRequest": {
+                const deadline = DateTime.makeUnsafe((yield* DateTime.now).epochMilliseconds + REQUEST_DEADLINE_MILLIS)
+                const target = endpointOf(self, message.targetChainId)?.crossChainAppRequest
+                if (target !== undefined) {
+                  yield* deliver(target({ chainId: message.chainId, requestId: message.requestId, deadline, request: message.request }))
+                } else {
+                  const failed = own?.crossChainAppRequestFailed
+                  if (failed !== undefined) {
+                    yield* deliver(failed({ chainId: message.targetChainId, requestId: message.requestId, errorCode: -1, errorMessage: "timed out" }))
+                  }
+                }
+                return
+              }
+              case "CrossChainAppResponse": {
+                const target = endpointOf(self, message.targetChainId)?.crossChainAppResponse
+                if (target !== undefined) yield* deliver(target({ chainId: message.chainId, requestId: message.requestId, response: message.response }))
+                return
+              }
+              case "CrossChainAppError": {
+                const target = endpointOf(self, message.targetChainId)?.crossChainAppRequestFailed
+                if (target !== undefined) {
+                  yield* deliver(target({
+                    chainId: message.chainId,
                     requestId: message.requestId,
                     errorCode: message.errorCode,
                     errorMessage: message.errorMessage

@@ -15,7 +15,7 @@ import { Message, Messenger } from "@vmre/proto/messenger/messenger_pb"
 import { SharedMemory as SharedMemoryService } from "@vmre/proto/sharedmemory/sharedmemory_pb"
 import { Signer } from "@vmre/proto/warp/warp_pb"
 import { GrpcServer, Health } from "@vmre/transport"
-import { Ids } from "@vmre/wire"
+import { Ids, LuxdServices } from "@vmre/wire"
 import { Cause, Context, Effect, Exit, type Scope } from "effect"
 import { AppNetwork } from "./AppNetwork.ts"
 import type { NodeFlavour } from "../NodeFlavour.ts"
@@ -87,7 +87,8 @@ export const routes = (context: Context.Context<NodeServices>, caller: CallerCha
     aliases: (request) =>
       run(context, Effect.map(Effect.flatMap(ChainAliases, (a) => a.aliases(id("id", request.id))), (aliases) => ({ aliases: [...aliases] })))
   })
-  router.service(ValidatorState, {
+  // luxd numbers GetCurrentValidatorSet's validator fields 5-7 its own way.
+  router.service(caller.flavour === "luxd" ? LuxdServices.LuxdValidatorState as unknown as typeof ValidatorState : ValidatorState, {
     getMinimumHeight: () => run(context, Effect.map(Effect.flatMap(ValidatorSet, (v) => v.minimumHeight), (height) => ({ height }))),
     getCurrentHeight: () => run(context, Effect.map(Effect.flatMap(ValidatorSet, (v) => v.currentHeight), (height) => ({ height }))),
     getSubnetID: (request) =>
@@ -208,7 +209,25 @@ export const routes = (context: Context.Context<NodeServices>, caller: CallerCha
         nonValidators: r.nonValidators,
         peers: r.peers,
         message: r.msg
-      })
+      }),
+    // luxd's cross-chain messages; avalanchego v1.14 has none (UNIMPLEMENTED, as there).
+    ...(caller.flavour === "luxd" ?
+      {
+        sendCrossChainAppRequest: (r) =>
+          send({ _tag: "CrossChainAppRequest", chainId: caller.chainId, targetChainId: id("chain_id", r.chainId), requestId: r.requestId, request: r.request }),
+        sendCrossChainAppResponse: (r) =>
+          send({ _tag: "CrossChainAppResponse", chainId: caller.chainId, targetChainId: id("chain_id", r.chainId), requestId: r.requestId, response: r.response }),
+        sendCrossChainAppError: (r) =>
+          send({
+            _tag: "CrossChainAppError",
+            chainId: caller.chainId,
+            targetChainId: id("chain_id", r.chainId),
+            requestId: r.requestId,
+            errorCode: r.errorCode,
+            errorMessage: r.errorMessage
+          })
+      } :
+      {})
   })
 }
 
