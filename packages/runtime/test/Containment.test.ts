@@ -74,6 +74,27 @@ describe("containment", () => {
       process.kill(daemon, "SIGKILL")
     }), 30_000)
 
+  it.live.skipIf(!cgroupsHere)("a cgroup left behind under the next name (or another runtime's in this process) does not leave a plugin uncontained", () =>
+    Effect.gen(function*() {
+      const base = (detected as { base: string }).base.replace(/\/$/, "")
+      // What a first runtime of this process leaves when its plugin's processes outlive the kill bound.
+      const leftover = `${base}/vmre-${process.pid}-0`
+      yield* Effect.acquireRelease(
+        Effect.sync(() => fs.mkdirSync(leftover)),
+        () => Effect.sync(() => fs.rmdirSync(leftover))
+      )
+      const paths = yield* Effect.gen(function*() {
+        const containment = yield* Containment.Containment
+        const first = yield* containment.create("first")
+        const second = yield* containment.create("second")
+        return [first?.path, second?.path]
+      }).pipe(Effect.scoped, Effect.provide(Containment.Containment.layer))
+      expect(paths).toEqual([`${base}/vmre-${process.pid}-1`, `${base}/vmre-${process.pid}-2`])
+      // Both removed with their scope; the leftover is not ours to remove.
+      expect(paths.some((p) => fs.existsSync(p!))).toBe(false)
+      expect(fs.existsSync(leftover)).toBe(true)
+    }).pipe(Effect.scoped))
+
   it.live.skipIf(cgroupsHere)("without cgroups, the runtime says so once", () =>
     Effect.gen(function*() {
       const logs = captureLogs()
