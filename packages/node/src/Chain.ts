@@ -189,7 +189,13 @@ export const run = Effect.fn("Chain.run")(function*(
           Effect.catchTag("VmCallFailed", (error) =>
             Effect.as(Effect.logWarning(`no HTTP API for the chain: CreateHandlers failed: ${error.reason}`), []))
         )
-        yield* lifecycle.publish({ _tag: "ChainApi", name, paths: yield* routes.mount(handlers) })
+        // avalanchego also asks for the header-routed handler (luxd has none).
+        const headerRouted = flavour !== "avalanchego" ? undefined : yield* instance.client.newHttpHandler().pipe(
+          Effect.map(Option.getOrUndefined),
+          Effect.catchTag("VmCallFailed", (error) =>
+            Effect.as(Effect.logDebug(`no header-routed HTTP handler: NewHTTPHandler failed: ${error.reason}`), undefined))
+        )
+        yield* lifecycle.publish({ _tag: "ChainApi", name, paths: yield* routes.mount(handlers, headerRouted) })
       }
       yield* Deferred.succeed(current, instance)
       yield* Deferred.succeed(started, undefined)

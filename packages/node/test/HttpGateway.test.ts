@@ -196,6 +196,20 @@ describe("HttpGateway", () => {
       { timeout: "300 millis" }
     ))
 
+  it.live("avalanchego's header-routed handler: any path with Avalanche-Api-Route: <chain ID>; empty 400, unknown 404", () =>
+    withChain((url) =>
+      Effect.gen(function*() {
+        const root = url.slice(0, url.indexOf("/ext/bc/"))
+        const routed = yield* call(`${root}/any/path?x=1`, { headers: { "Avalanche-Api-Route": Ids.toString(chainId) } })
+        expect([routed.status, yield* Effect.promise(() => routed.text())]).toEqual([200, "header-routed /any/path"])
+        expect((yield* call(`${root}/any`, { headers: { "Avalanche-Api-Route": "" } })).status).toBe(400)
+        expect((yield* call(`${root}/any`, { headers: { "Avalanche-Api-Route": Ids.toString(chainIdOf(79)) } })).status).toBe(404)
+        // The header wins over the path, as upstream routes it.
+        const both = yield* call(`${url}/echo`, { headers: { "Avalanche-Api-Route": Ids.toString(chainId) } })
+        expect(yield* Effect.promise(() => both.text())).toBe(`header-routed ${base}/echo`)
+      })
+    ))
+
   it.live("handlers a VM names on another machine, or under a prefix that is not a path, are not mounted; the rest are", () =>
     withChain(
       (url) =>

@@ -18,7 +18,7 @@ import type { Database as Rpcdb } from "@vmre/rpcdb"
 import { type PeerVersion, type VmEnums, WireErrors } from "@vmre/wire"
 import { type Effect, type Option, type Scope } from "effect"
 import type { Block } from "./Block.ts"
-import type { HttpHandler } from "./HttpHandlers.ts"
+import type { HttpHandler, WebHandler } from "./HttpHandlers.ts"
 
 export type { Block, BlockContext } from "./Block.ts"
 /** The database a VM gets at Initialize (an rpcdb client of the node's database). */
@@ -200,8 +200,12 @@ export interface VmDefinition<B extends Block = Block> {
    */
   readonly gather?: Effect.Effect<ReadonlyArray<MetricFamily>, unknown>
   readonly createHandlers?: Effect.Effect<ReadonlyArray<HttpHandler>, unknown>
-  /** avalanchego only: the address of one header-routed handler server, or none. */
-  readonly newHttpHandler?: Effect.Effect<Option.Option<string>, unknown>
+  /**
+   * avalanchego only: one handler the node routes to by the request header
+   * `Avalanche-Api-Route: <chain ID>` (any path), as a Web handler the SDK serves or the
+   * address of a server of the VM's own; none by default.
+   */
+  readonly newHttpHandler?: Effect.Effect<Option.Option<string | WebHandler>, unknown>
   /**
    * avalanchego's long poll (the engine calls it in a loop). Default: wait for the next
    * `context.notify(...)`. It is interrupted when the call is cancelled or at Shutdown.

@@ -45,13 +45,24 @@ export interface VmHandler {
 }
 
 export interface RegisteredChain {
-  /** Mounts this run's handlers until the scope closes (503 again after); the paths mounted. */
-  readonly mount: (handlers: ReadonlyArray<VmHandler>) => Effect.Effect<ReadonlyArray<string>, never, Scope.Scope>
+  /**
+   * Mounts this run's handlers until the scope closes (503 again after); the paths mounted.
+   * `headerRouted` (avalanchego's NewHTTPHandler) answers any path whose request has the
+   * header `Avalanche-Api-Route: <chain ID>` (avalanchego flavour).
+   */
+  readonly mount: (
+    handlers: ReadonlyArray<VmHandler>,
+    headerRouted?: string | undefined
+  ) => Effect.Effect<ReadonlyArray<string>, never, Scope.Scope>
 }
 
 interface Route {
   handlers: Map<string, HandlerProxy.Proxy> | undefined
+  headerRouted: HandlerProxy.Proxy | undefined
 }
+
+/** avalanchego routes a request with this header to the chain it names, whatever the path. */
+export const ROUTE_HEADER = "avalanche-api-route"
 
 const NOT_BOOTSTRAPPED = "API call rejected because chain is not done bootstrapping"
 
@@ -88,9 +99,21 @@ const make = (options: GatewayOptions) =>
     const flavour = config._tag === "Some" ? config.value.flavour : NodeFlavour.DEFAULT
     const nodeId = formatNodeId(config._tag === "Some" ? config.value.nodeId : devNodeId)
     const routes = new Map<string, Route>()
+    const byHeader = new Map<string, Route>()
 
     const handle = (req: http.IncomingMessage, res: http.ServerResponse) => {
       res.setHeader("node-id", nodeId)
+      const header = flavour === "avalanchego" ? req.headers[ROUTE_HEADER] : undefined
+      const routeHeader = Array.isArray(header) ? header[0] ?? "" : header
+      if (routeHeader !== undefined) {
+        const chain = routeHeader === "" ? undefined : byHeader.get(routeHeader)
+        const proxy = chain?.headerRouted
+        if (proxy === undefined) {
+          res.writeHead(routeHeader === "" ? 400 : chain !== undefined && chain.handlers === undefined ? 503 : 404)
+          return void res.end()
+        }
+        return void proxy(req, res).catch(() => res.destroy())
+      }
       const path = (req.url ?? "/").split("?")[0]!
       const notFound = () => {
         res.writeHead(404, { "content-type": "text/plain; charset=utf-8" })
@@ -112,14 +135,22 @@ const make = (options: GatewayOptions) =>
 
     const register = (chain: { readonly chainId: Ids.Id; readonly name?: string | undefined }) =>
       Effect.gen(function*() {
-        const route: Route = { handlers: undefined }
-        const keys = [...new Set([Ids.toString(chain.chainId), ...(chain.name === undefined ? [] : [chain.name])])]
+        const route: Route = { handlers: undefined, headerRouted: undefined }
+        const idText = Ids.toString(chain.chainId)
+        const keys = [...new Set([idText, ...(chain.name === undefined ? [] : [chain.name])])]
         yield* Effect.acquireRelease(
-          Effect.sync(() => keys.forEach((key) => routes.set(key, route))),
-          () => Effect.sync(() => keys.forEach((key) => routes.get(key) === route && routes.delete(key)))
+          Effect.sync(() => {
+            keys.forEach((key) => routes.set(key, route))
+            byHeader.set(idText, route)
+          }),
+          () =>
+            Effect.sync(() => {
+              keys.forEach((key) => routes.get(key) === route && routes.delete(key))
+              if (byHeader.get(idText) === route) byHeader.delete(idText)
+            })
         )
         return {
-          mount: (handlers) =>
+          mount: (handlers, headerRouted) =>
             Effect.gen(function*() {
               const proxies = new Map<string, HandlerProxy.Proxy>()
               for (const handler of handlers) {
@@ -135,9 +166,22 @@ const make = (options: GatewayOptions) =>
                 }
                 proxies.set(handler.prefix, yield* HandlerProxy.make(handler.serverAddr, { ...options, flavour }))
               }
+              let header: HandlerProxy.Proxy | undefined
+              if (headerRouted !== undefined && headerRouted !== "" && flavour === "avalanchego") {
+                const refused = Handshake.validateVmAddress(headerRouted)
+                if (refused === undefined) header = yield* HandlerProxy.make(headerRouted, { ...options, flavour })
+                else yield* Effect.logWarning(`no header-routed API handler: its address ${JSON.stringify(headerRouted)} is refused: ${refused}`)
+              }
               yield* Effect.acquireRelease(
-                Effect.sync(() => (route.handlers = proxies)),
-                () => Effect.sync(() => (route.handlers = undefined))
+                Effect.sync(() => {
+                  route.handlers = proxies
+                  route.headerRouted = header
+                }),
+                () =>
+                  Effect.sync(() => {
+                    route.handlers = undefined
+                    route.headerRouted = undefined
+                  })
               )
               return keys.flatMap((key) => [...proxies.keys()].map((prefix) => `${HttpWire.CHAIN_ROUTE_PREFIX}${key}${prefix}`))
             })

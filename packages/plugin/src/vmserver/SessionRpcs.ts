@@ -34,6 +34,7 @@ type SessionService = Pick<
 export const sessionRpcs = <B extends Block>(parts: ServerParts<B>): SessionService => {
   const { blocks, handle, mailbox, session, vm } = parts
   const servedHandlers = new WeakMap<Session.Ready, ReadonlyArray<{ prefix: string; serverAddr: string }>>()
+  const servedHeaderHandler = new WeakMap<Session.Ready, string>()
 
   /** The answer of Initialize and SetState; the block becomes the last accepted. */
   const lastAcceptedResponse = (block: B) =>
@@ -216,8 +217,17 @@ export const sessionRpcs = <B extends Block>(parts: ServerParts<B>): SessionServ
 
     newHTTPHandler: handle("NewHTTPHandler", {}, () =>
       Effect.gen(function*() {
-        const address = vm.newHttpHandler === undefined ? Option.none() : yield* vm.newHttpHandler
-        return { serverAddr: Option.getOrElse(address, () => "") }
+        const current = yield* session.ready
+        const known = servedHeaderHandler.get(current)
+        if (known !== undefined) return { serverAddr: known }
+        const handler = vm.newHttpHandler === undefined ? Option.none() : yield* vm.newHttpHandler
+        const serverAddr = Option.isNone(handler) ?
+          "" :
+          typeof handler.value === "string" ?
+          handler.value :
+          yield* Scope.provide(current.scope)(HttpRpcs.serveHandler(handler.value))
+        servedHeaderHandler.set(current, serverAddr)
+        return { serverAddr }
       })),
 
     waitForEvent: handle("WaitForEvent", {}, () =>
