@@ -278,7 +278,10 @@ describe("payload-chain over Connect", () => {
       yield* call(() => vm.crossChainAppRequest({ chainId, requestId: 3, request: utf8("?") }))
       yield* call(() => vm.crossChainAppResponse({ chainId, requestId: 3, response: utf8("!") }))
       yield* call(() => vm.crossChainAppRequestFailed({ chainId, requestId: 4, errorCode: 1, errorMessage: "x" }))
-      expect((yield* call(() => vm.createHandlers({}))).handlers).toEqual([])
+      // Its HTTP API: two handlers, each on a loopback gRPC server of its own.
+      const handlers = (yield* call(() => vm.createHandlers({}))).handlers
+      expect(handlers.map((h) => h.prefix)).toEqual(["/status", "/rpc"])
+      for (const h of handlers) expect(h.serverAddr).toMatch(/^127\.0\.0\.1:\d+$/)
       expect((yield* call(() => vm.newHTTPHandler({}))).serverAddr).toBe("")
 
       // State sync: not implemented by this VM.
@@ -514,7 +517,10 @@ describe("payload-chain over @grpc/grpc-js (field numbers from the wire facts)",
       yield* client.raw("CrossChainAppRequest", writeFields([[1, chainId], [2, 9n], [4, utf8("q")]]))
       yield* client.raw("CrossChainAppResponse", writeFields([[1, chainId], [2, 9n], [3, utf8("a")]]))
       yield* client.raw("CrossChainAppRequestFailed", writeFields([[1, chainId], [2, 10n], [3, 1n]]))
-      expect(yield* client.raw("CreateHandlers", none)).toHaveLength(0)
+      // CreateHandlersResponse handlers = 1, each Handler{prefix = 1, server_addr = 2}.
+      const handlers = readFields(yield* client.raw("CreateHandlers", none)).map((f) => readFields(f.value as Uint8Array))
+      expect(handlers.map((h) => new TextDecoder().decode(bytesField(h, 1)))).toEqual(["/status", "/rpc"])
+      for (const h of handlers) expect(new TextDecoder().decode(bytesField(h, 2))).toMatch(/^127\.0\.0\.1:\d+$/)
       expect(yield* client.raw("NewHTTPHandler", none)).toHaveLength(0)
 
       // State sync: err numbers per message (GetLastStateSummaryResponse.err = 4, …).
