@@ -6,7 +6,7 @@
  * Ctrl-C stops cleanly (exit 0) and prints the summary.
  */
 import { Chain, type ChainStatus, HttpGateway, NodeConfig, NodeDatabase, NodeServices, VmFactory, VmRegistry } from "@vmre/node"
-import { Attach, type ChainVmAttachConfig, type ChainVmConfig, Durations, Handshake, Lifecycle, VmRuntime } from "@vmre/runtime"
+import { Attach, type ChainVmAttachConfig, type ChainVmConfig, Durations, Lifecycle, VmMetrics, VmRuntime } from "@vmre/runtime"
 import { Ids } from "@vmre/wire"
 import { Clock, Console, Effect, Exit, Layer, Option, Scope, Stream } from "effect"
 import { Argument, Flag } from "effect/cli"
@@ -16,6 +16,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { ExitCode, Reported } from "./ExitCode.ts"
 import { launchOptionFlags, toLaunchOptions } from "./LaunchFlags.ts"
+import { httpFlag, type ListenAddress, metricsFlag } from "./ListenFlags.ts"
 import { print, tell, withLogLevel } from "./Output.ts"
 import { SignalStop } from "./SignalStop.ts"
 
@@ -69,12 +70,8 @@ export const devChainFlags = {
     Flag.filterMap((h) => (h >= 1 ? Option.some(h) : Option.none()), () => "a height of at least 1"),
     Flag.optional
   ),
-  http: Flag.String("http").pipe(
-    Flag.withMetavar("HOST:PORT"),
-    Flag.withDescription("Serve the chain's HTTP API (its VM's handlers at /ext/bc/<chain>/...) on HOST:PORT; port 0 picks one"),
-    Flag.filterMap((text) => Option.fromNullishOr(parseHttpAddress(text)), () => "HOST:PORT, e.g. 127.0.0.1:9650"),
-    Flag.optional
-  ),
+  http: httpFlag,
+  metrics: metricsFlag,
   json: Flag.Boolean("json").pipe(
     Flag.withDescription(
       "Progress on stderr; the last stdout line is one JSON object {height, lastAccepted, blocksAccepted, restarts}"
@@ -87,19 +84,13 @@ export const devChainFlags = {
   )
 } as const
 
-/** HOST:PORT for the node's HTTP server (port 0: any free port). */
-const parseHttpAddress = (text: string): { readonly host: string; readonly port: number } | undefined => {
-  const split = Handshake.splitHostPort(text.trim())
-  const port = Number(split?.port)
-  return split === undefined || port > 65535 ? undefined : { host: split.host.replace(/^\[(.*)\]$/, "$1"), port }
-}
-
 interface DevChainInput {
   readonly genesis: Option.Option<string>
   readonly config: Option.Option<string>
   readonly db: Option.Option<string>
   readonly untilHeight: Option.Option<number>
-  readonly http: Option.Option<{ readonly host: string; readonly port: number }>
+  readonly http: Option.Option<ListenAddress>
+  readonly metrics: Option.Option<ListenAddress>
   readonly json: boolean
   readonly verbose: boolean
 }
@@ -130,6 +121,10 @@ const devChain = Effect.fn("devChain")(function*(input: DevChainInput, source: V
       onNone: () => Layer.empty,
       onSome: (address) => HttpGateway.layerListen(address)
     })),
+    Layer.provideMerge(Option.match(input.metrics, {
+      onNone: () => Layer.empty,
+      onSome: (address) => VmMetrics.layerListen(address)
+    })),
     Layer.provideMerge(VmRuntime.layer),
     Layer.provideMerge(Option.isSome(dbDir) ? NodeDatabase.layerLevel(path.join(dataRoot, "db")) : NodeDatabase.layerMemory),
     Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: path.join(dataRoot, "chainData") }))
@@ -137,6 +132,7 @@ const devChain = Effect.fn("devChain")(function*(input: DevChainInput, source: V
 
   const program = Effect.gen(function*() {
     const registered = yield* (yield* VmRegistry).report
+    const metricsUrl = Option.getOrUndefined(yield* Effect.serviceOption(VmMetrics))?.url
     const failure = registered.failed[0]
     if (failure !== undefined) {
       return yield* Effect.andThen(tell(failure.detail), new Reported({ code: ExitCode.pluginFailed }))
@@ -146,7 +142,8 @@ const devChain = Effect.fn("devChain")(function*(input: DevChainInput, source: V
         `vmre chain: ${source.path} (VM ${vmId}, ${registered.registered[0]?.version ?? "?"})\n` :
         `vmre attach: waiting at ${source.attach.listen} for a plugin started with VM_RUNTIME_ENGINE_ADDR=${source.attach.listen}\n`) +
         `  chain     ${Ids.toString(chainId)}\n` +
-        `  database  ${Option.isSome(dbDir) ? `${dataRoot} (kept)` : "in memory, this run only (--db DIR keeps it)"}`
+        `  database  ${Option.isSome(dbDir) ? `${dataRoot} (kept)` : "in memory, this run only (--db DIR keeps it)"}` +
+        (metricsUrl === undefined ? "" : `\n  metrics   ${metricsUrl}`)
     )
     let status: ChainStatus | undefined
     // The chain's API is printed once, at its first mount (each relaunch mounts it again).
@@ -223,6 +220,8 @@ const devChain = Effect.fn("devChain")(function*(input: DevChainInput, source: V
   yield* program.pipe(
     Effect.scoped,
     Effect.provide(nodeLayer),
+    Effect.catchTag("MetricsListenError", (error) =>
+      Effect.andThen(tell(`vmre: ${error.message}`), new Reported({ code: ExitCode.usage }))),
     Effect.catchTag("GatewayListenError", (error) =>
       Effect.andThen(tell(`vmre: ${error.message}`), new Reported({ code: ExitCode.usage }))),
     Effect.catchTag("DatabaseFailure", (error) =>

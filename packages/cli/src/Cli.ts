@@ -4,7 +4,7 @@
  * Exit codes: 0 success, 1 the plugin failed (launch, handshake, or `run`'s plugin exited on
  * its own), 2 bad usage, 130 interrupted (except `vmre run`, whose normal end is a signal).
  */
-import { ChainVm, type ChainVmConfig, Checksum, Durations, type Errors, type LaunchConfig, Lifecycle, Supervisor, type VmInstance, VmRuntime } from "@vmre/runtime"
+import { ChainVm, type ChainVmConfig, Checksum, Durations, type Errors, type LaunchConfig, Lifecycle, Supervisor, type VmInstance, VmMetrics, VmRuntime } from "@vmre/runtime"
 import { Console, Context, Duration, Effect, Exit, Layer, Option, Scope, Stream } from "effect"
 import { Command, Flag } from "effect/cli"
 import * as fs from "node:fs"
@@ -14,6 +14,7 @@ import { type CreateError, NodeConfig, NodeDatabase, NodeServices, VmFactory, Vm
 import type { GrpcServer } from "@vmre/transport"
 import { Ids } from "@vmre/wire"
 import { launchFlags, toLaunchConfig } from "./LaunchFlags.ts"
+import { metricsFlag } from "./ListenFlags.ts"
 import * as Log from "./Log.ts"
 import { print, tell, withLogLevel } from "./Output.ts"
 import { ExitCode, Reported } from "./ExitCode.ts"
@@ -279,16 +280,29 @@ const run = Command.make(
       Flag.withDescription("With --restart: a run this long was healthy and resets the count (default 10s)"),
       Flag.filterMap(Durations.parse, () => Durations.HINT),
       Flag.optional
-    )
+    ),
+    metrics: metricsFlag
   },
   Effect.fn("vmre run")(function*(input) {
     const config = toLaunchConfig(input)
-    yield* (input.restart ?
+    const program = (input.restart ?
       superviseRun(config, input.handshakeOnly, {
         maxRestarts: Option.getOrUndefined(input.maxRestarts),
         minUptime: Option.getOrUndefined(input.minUptime)
       }) :
       runPlugin(config, input.handshakeOnly)).pipe(withLogLevel("All"))
+    yield* Option.match(input.metrics, {
+      onNone: () => program,
+      onSome: (address) =>
+        Effect.gen(function*() {
+          yield* tell(`vmre: metrics at ${(yield* VmMetrics).url}`)
+          return yield* program
+        }).pipe(
+          Effect.provide(VmMetrics.layerListen(address)),
+          Effect.catchTag("MetricsListenError", (error) =>
+            Effect.andThen(tell(`vmre: ${error.message}`), new Reported({ code: ExitCode.usage })))
+        )
+    })
   })
 ).pipe(
   Command.withShortDescription("Launch a plugin and keep it running until Ctrl-C or SIGTERM"),
@@ -297,7 +311,8 @@ const run = Command.make(
       "(then stop it: SIGTERM, grace period, SIGKILL; exit 0). Exit code 1 if it fails to start or exits on its own."
   ),
   Command.withExamples([
-    { command: "vmre run ./build/myvm --env LOG_LEVEL=debug", description: "Run a plugin with an extra env var" }
+    { command: "vmre run ./build/myvm --env LOG_LEVEL=debug", description: "Run a plugin with an extra env var" },
+    { command: "vmre run --metrics 127.0.0.1:9090 ./build/myvm", description: "With Prometheus metrics at http://127.0.0.1:9090/metrics" }
   ]),
   Command.provide(VmRuntime.layer)
 )

@@ -25,6 +25,7 @@ export const VALUE_FLAGS: ReadonlySet<string> = new Set([
   "--aliases",
   "--listen",
   "--http",
+  "--metrics",
   "--max-restarts",
   "--min-uptime",
   "--log-level",

@@ -14,11 +14,13 @@ export * as Errors from "./Errors.ts"
 export * as Handshake from "./Handshake.ts"
 export { Lifecycle, type LifecycleEvent } from "./Lifecycle.ts"
 export * as PluginLog from "./PluginLog.ts"
+export * as PrometheusText from "./PrometheusText.ts"
 export * as ResourceLimits from "./ResourceLimits.ts"
 export { EngineEnv, ProtocolVersion } from "@vmre/wire"
 export { type AttachConfig, type LaunchConfig, type VmInstance, VmRuntime, VmRuntimeConfig } from "./VmRuntime.ts"
 export * as Supervisor from "./Supervisor.ts"
 export * as VmProcess from "./VmProcess.ts"
+export { type ListenOptions as MetricsListenOptions, MetricsListenError, VmMetrics, type VmMetricsOptions, type VmMetricsSource } from "./VmMetrics.ts"
 
 // The typed client of a plugin's vm.VM service, and the ids it speaks in.
 export { type ChainVmAttachConfig, type ChainVmConfig, type ConnectOptions, ChainVm, CurrentVm } from "./chainvm/ChainVm.ts"

@@ -24,6 +24,7 @@ import { type Config, Context, Duration, Effect, Layer, Option, type Scope } fro
 import { type AttachError, type LaunchError, VmUnavailable } from "../Errors.ts"
 import type { VmProcessHandle } from "../VmProcess.ts"
 import { type AttachConfig, type LaunchConfig, type VmInstance, VmRuntime } from "../VmRuntime.ts"
+import { VmMetrics } from "../VmMetrics.ts"
 import type { ClientOptions } from "./Call.ts"
 import { type ChainVmClient, makeClient } from "./Client.ts"
 
@@ -134,6 +135,9 @@ const connect = Effect.fnUntraced(function*(
       Effect.annotateLogs({ vm: vm.name, pid: vm.pid })
     )
   )
+  // With a metrics endpoint, the VM's process and Gather families are served until it stops.
+  const metrics = yield* Effect.serviceOption(VmMetrics)
+  if (Option.isSome(metrics)) yield* metrics.value.register({ name: vm.name, pid: vm.pid, gather: client.gather() })
   return { client, vm }
 })
 
