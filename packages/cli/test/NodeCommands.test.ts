@@ -6,6 +6,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os"
 import { createServer } from "node:net"
 import { join } from "node:path"
+import { parsePrometheus, sampleOf } from "../../../test-support/prometheus.ts"
 import { examplePlugin, fixture, goPlugin, isAlive, skipGo, start, vmre } from "./support.ts"
 
 const vmIdOf = (byte: number) => Ids.toString(new Uint8Array(32).fill(byte))
@@ -114,7 +115,7 @@ describe("vmre chain", () => {
     }).pipe(Effect.scoped), 90_000)
 })
 
-describe("vmre chain --http", () => {
+describe("vmre chain --http and --metrics", () => {
   it.live("serves the example VM's API: its URLs printed, status JSON, a payload submitted by JSON-RPC lands in a block", () =>
     Effect.gen(function*() {
       const running = yield* start(["chain", "--http", "127.0.0.1:0", "--json", examplePlugin])
@@ -156,6 +157,21 @@ describe("vmre chain --http", () => {
       // The server is gone with the node.
       const after = yield* Effect.promise(() => fetch(status).then(() => "answered", () => "refused"))
       expect(after).toBe("refused")
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("--metrics serves the host's, the VM process's and the VM's own metrics, labelled by chain, to a Prometheus scrape", () =>
+    Effect.gen(function*() {
+      const running = yield* start(["chain", "--metrics", "127.0.0.1:0", "--json", examplePlugin])
+      const text = yield* running.waitForStderr((t) => /metrics +http:\/\/\S+\/metrics/.test(t) && /height +2 /.test(t), 30_000)
+      const url = /metrics +(http:\/\/\S+\/metrics)/.exec(text)![1]!
+      const families = parsePrometheus(yield* Effect.promise(() => fetch(url).then((r) => r.text())))
+      expect(sampleOf(families, "vmre_chain_height", { chain: "dev" })).toBeGreaterThanOrEqual(2)
+      expect(sampleOf(families, "vmre_vm_up", { chain: "dev" })).toBe(1)
+      expect(sampleOf(families, "vmre_vm_resident_memory_bytes", { chain: "dev" })).toBeGreaterThan(10 * 1024 * 1024)
+      expect(sampleOf(families, "vm_blocks_accepted_total", { chain: "dev" })).toBeGreaterThanOrEqual(2)
+      expect(sampleOf(families, "payload_chain_payloads_accepted_total", { chain: "dev" })).toBeGreaterThanOrEqual(2)
+      running.child.kill("SIGINT")
+      expect((yield* running.finished(20_000)).code).toBe(0)
     }).pipe(Effect.scoped), 60_000)
 
   it.live("an --http address that is taken is bad usage (exit 2) and says so", () =>
