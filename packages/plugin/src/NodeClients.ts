@@ -12,7 +12,7 @@ import { ValidatorState } from "@vmre/proto/validatorstate/validatorstate_pb"
 import { Message, Messenger } from "@vmre/proto/messenger/messenger_pb"
 import { SharedMemory } from "@vmre/proto/sharedmemory/sharedmemory_pb"
 import { Signer } from "@vmre/proto/warp/warp_pb"
-import { GrpcClient } from "@vmre/transport"
+import { GrpcClient, Tracing } from "@vmre/transport"
 import { Duration, Effect, Schema, type Scope } from "effect"
 
 /** A node service call failed: `code` is the gRPC status name, `reason` the node's text. */
@@ -123,16 +123,22 @@ export const make = (
     const noServer = (service: string, method: string) =>
       Effect.fail(new NodeServiceError({ service, method, code: "Unavailable", reason: "the node gave no server_addr" }))
     const transport = serverAddr === "" ? undefined : (yield* GrpcClient.transport(serverAddr)).transport
-    const call = <A>(service: string, method: string, f: (options: { signal: AbortSignal; timeoutMs: number }) => Promise<A>): Call<A> =>
+    // Each call a client span whose traceparent the node's server continues.
+    const call = <A>(
+      service: string,
+      method: string,
+      f: (options: { signal: AbortSignal; timeoutMs: number; headers: Record<string, string> }) => Promise<A>
+    ): Call<A> =>
       transport === undefined ?
         noServer(service, method) :
-        Effect.tryPromise({
-          try: (signal) => f({ signal, timeoutMs }),
-          catch: (error) => {
-            const e = ConnectError.from(error)
-            return new NodeServiceError({ service, method, code: Code[e.code], reason: e.rawMessage })
-          }
-        })
+        Tracing.client(service, method, (headers) =>
+          Effect.tryPromise({
+            try: (signal) => f({ signal, timeoutMs, headers }),
+            catch: (error) => {
+              const e = ConnectError.from(error)
+              return new NodeServiceError({ service, method, code: Code[e.code], reason: e.rawMessage })
+            }
+          }))
     // Clients over a transport that may be missing: every call then fails with noServer.
     const appSender = transport && createClient(AppSender, transport)
     const validators = transport && createClient(ValidatorState, transport)

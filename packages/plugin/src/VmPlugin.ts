@@ -13,6 +13,7 @@ import { GrpcServer, Health } from "@vmre/transport"
 import { Context, Effect, Layer, Metric, type Scope } from "effect"
 import type { Block } from "./Block.ts"
 import * as Main from "./Main.ts"
+import * as Tracing from "./Tracing.ts"
 import * as PluginHandshake from "./PluginHandshake.ts"
 import type { VmDefinition } from "./VmDefinition.ts"
 import * as VmServer from "./VmServer.ts"
@@ -117,11 +118,14 @@ export const runPlugin = <B extends Block, E>(
 ): void =>
   Main.runWithLifecycle(
     (lifecycle) =>
-      Effect.scoped(Effect.gen(function*() {
-        const instance = Effect.isEffect(vm) ? yield* vm : vm
-        const { server } = yield* serve(instance, options)
-        lifecycle.allowStopWhen(server.isShutdownReceived)
-        return yield* Effect.never
-      })),
+      Tracing.withTracingFromEnv(
+        Effect.scoped(Effect.gen(function*() {
+          const instance = Effect.isEffect(vm) ? yield* vm : vm
+          const { server } = yield* serve(instance, options)
+          lifecycle.allowStopWhen(server.isShutdownReceived)
+          return yield* Effect.never
+        })),
+        "vmre-plugin"
+      ),
     options
   )

@@ -12,7 +12,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect"
 import { Effect, Option, type Scope, Stream } from "effect"
 import { Database as DatabaseService, type Error as DbError } from "@vmre/proto/rpcdb/rpcdb_pb"
 import { WireErrors } from "@vmre/wire"
-import { GrpcClient } from "@vmre/transport"
+import { GrpcClient, Tracing } from "@vmre/transport"
 import { type BatchOp, type Database, DatabaseClosed, DatabaseFailure, type Entry, plainBytes } from "./Database.ts"
 
 /** How long a best-effort `IteratorRelease` may take before it is abandoned. */
@@ -53,8 +53,13 @@ export const make = (address: string): Effect.Effect<Database, never, Scope.Scop
     const client = createClient(DatabaseService, transport)
     let closed = false
 
-    const call = <A>(f: (signal: AbortSignal) => Promise<A>): Effect.Effect<A, DatabaseFailure> =>
-      Effect.tryPromise({ try: (signal) => f(signal), catch: toFailure })
+    // Each call a client span whose traceparent the node's rpcdb server continues.
+    const call = <A>(
+      method: string,
+      f: (options: { readonly signal: AbortSignal; readonly headers: Record<string, string> }) => Promise<A>
+    ): Effect.Effect<A, DatabaseFailure> =>
+      Tracing.client("rpcdb.Database", method, (headers) =>
+        Effect.tryPromise({ try: (signal) => f({ signal, headers }), catch: toFailure }))
 
     const release = (id: bigint): Effect.Effect<void> =>
       Effect.promise(() =>
@@ -69,17 +74,17 @@ export const make = (address: string): Effect.Effect<Database, never, Scope.Scop
         Effect.gen(function*() {
           if (closed) return yield* new DatabaseClosed()
           const { id } = yield* Effect.acquireRelease(
-            call((signal) =>
+            call("NewIteratorWithStartAndPrefix", (callOptions) =>
               client.newIteratorWithStartAndPrefix(
                 { start: options.start ?? new Uint8Array(0), prefix: options.prefix ?? new Uint8Array(0) },
-                { signal }
+                callOptions
               )
             ),
             ({ id }) => release(id)
           )
           type Page = readonly [ReadonlyArray<Entry>, Option.Option<void>]
-          const finish: Effect.Effect<Page, DatabaseClosed | DatabaseFailure> = call((signal) =>
-            client.iteratorError({ id }, { signal })
+          const finish: Effect.Effect<Page, DatabaseClosed | DatabaseFailure> = call("IteratorError", (callOptions) =>
+            client.iteratorError({ id }, callOptions)
           ).pipe(
             Effect.flatMap(({ err }) => checkErr(err, strict)),
             Effect.as<Page>([[], Option.none()])
@@ -87,7 +92,7 @@ export const make = (address: string): Effect.Effect<Database, never, Scope.Scop
           return Stream.paginate(undefined, (): Effect.Effect<Page, DatabaseClosed | DatabaseFailure> =>
             Effect.suspend(() => {
               if (closed) return Effect.fail(new DatabaseClosed())
-              return call((signal) => client.iteratorNext({ id }, { signal })).pipe(
+              return call("IteratorNext", (callOptions) => client.iteratorNext({ id }, callOptions)).pipe(
                 Effect.flatMap(({ data }) =>
                   data.length === 0
                     ? finish
@@ -103,7 +108,7 @@ export const make = (address: string): Effect.Effect<Database, never, Scope.Scop
 
     const database: Database = {
       get: (key) =>
-        call((signal) => client.get({ key }, { signal })).pipe(
+        call("Get", (callOptions) => client.get({ key }, callOptions)).pipe(
           Effect.flatMap(({ value, err }) =>
             WireErrors.fromRpcDbErr(err) === "not-found"
               ? Effect.succeed(Option.none())
@@ -111,13 +116,13 @@ export const make = (address: string): Effect.Effect<Database, never, Scope.Scop
           )
         ),
       has: (key) =>
-        call((signal) => client.has({ key }, { signal })).pipe(
+        call("Has", (callOptions) => client.has({ key }, callOptions)).pipe(
           Effect.flatMap(({ has, err }) => checkErr(err, strict).pipe(Effect.as(has)))
         ),
       put: (key, value) =>
-        call((signal) => client.put({ key, value }, { signal })).pipe(Effect.flatMap(({ err }) => checkErr(err, strict))),
+        call("Put", (callOptions) => client.put({ key, value }, callOptions)).pipe(Effect.flatMap(({ err }) => checkErr(err, strict))),
       delete: (key) =>
-        call((signal) => client.delete({ key }, { signal })).pipe(Effect.flatMap(({ err }) => checkErr(err, lenient))),
+        call("Delete", (callOptions) => client.delete({ key }, callOptions)).pipe(Effect.flatMap(({ err }) => checkErr(err, lenient))),
       writeBatch: (ops: ReadonlyArray<BatchOp>) => {
         // Only the last op on each key counts: send that one, once.
         const seen = new Set<string>()
@@ -131,16 +136,16 @@ export const make = (address: string): Effect.Effect<Database, never, Scope.Scop
           if (op.value === undefined) deletes.push({ key: op.key })
           else puts.push({ key: op.key, value: op.value })
         }
-        return call((signal) => client.writeBatch({ puts, deletes }, { signal })).pipe(
+        return call("WriteBatch", (callOptions) => client.writeBatch({ puts, deletes }, callOptions)).pipe(
           Effect.flatMap(({ err }) => checkErr(err, strict))
         )
       },
       iterate,
       compact: (start, limit) =>
-        call((signal) =>
-          client.compact({ start: start ?? new Uint8Array(0), limit: limit ?? new Uint8Array(0) }, { signal })
+        call("Compact", (callOptions) =>
+          client.compact({ start: start ?? new Uint8Array(0), limit: limit ?? new Uint8Array(0) }, callOptions)
         ).pipe(Effect.flatMap(({ err }) => checkErr(err, strict))),
-      health: call((signal) => client.healthCheck({}, { signal })).pipe(
+      health: call("HealthCheck", (callOptions) => client.healthCheck({}, callOptions)).pipe(
         // HealthCheck has no err field: upstream sends closed as a status with the text "closed".
         Effect.catch((failure) =>
           Effect.fail(failure.reason === "closed" ? new DatabaseClosed() : failure)
@@ -154,7 +159,7 @@ export const make = (address: string): Effect.Effect<Database, never, Scope.Scop
       ),
       close: Effect.suspend(() => {
         closed = true
-        return call((signal) => client.close({}, { signal })).pipe(Effect.flatMap(({ err }) => checkErr(err, strict)))
+        return call("Close", (callOptions) => client.close({}, callOptions)).pipe(Effect.flatMap(({ err }) => checkErr(err, strict)))
       })
     }
     return database

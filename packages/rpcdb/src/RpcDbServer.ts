@@ -14,11 +14,11 @@
  * when the server's scope closes.
  */
 import type { NonEmptyReadonlyArray } from "effect/Array"
-import { Code, ConnectError } from "@connectrpc/connect"
-import { Cause, Effect, Exit, Pull, Result, Scope, Semaphore, Stream } from "effect"
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect"
+import { Cause, Context, Effect, Exit, Pull, Result, Scope, Semaphore, Stream } from "effect"
 import { Database as DatabaseService, Error as DbError } from "@vmre/proto/rpcdb/rpcdb_pb"
 import { WireErrors } from "@vmre/wire"
-import { GrpcServer, Health } from "@vmre/transport"
+import { GrpcServer, Health, Tracing } from "@vmre/transport"
 import { type Database, DatabaseClosed, type DatabaseError, type Entry } from "./Database.ts"
 
 /** Upstream's `iterationBatchSize`: key and value bytes per `IteratorNext` answer. */
@@ -76,8 +76,8 @@ const defectToConnect = (cause: Cause.Cause<unknown>): ConnectError => {
  * already; a defect or an interruption becomes one here, so that no client ever sees an
  * UNKNOWN without text.
  */
-const run = <A>(effect: Effect.Effect<A, ConnectError>): Promise<A> =>
-  Effect.runPromiseExit(effect).then((exit) => {
+const run = <A>(effect: Effect.Effect<A, ConnectError>, context: Context.Context<never> = Context.empty()): Promise<A> =>
+  Effect.runPromiseExitWith(context)(effect).then((exit) => {
     if (Exit.isSuccess(exit)) return exit.value
     const error = Cause.findError(exit.cause)
     throw Result.isSuccess(error) ? error.success : defectToConnect(exit.cause)
@@ -87,15 +87,13 @@ const run = <A>(effect: Effect.Effect<A, ConnectError>): Promise<A> =>
 const answer = <A, B extends object>(
   effect: Effect.Effect<A, DatabaseError>,
   ok: (value: A) => B
-): Promise<B | { err: DbError }> =>
-  run(
-    effect.pipe(
-      Effect.map(ok),
-      Effect.catch((error) => {
-        const wire = toWire(error)
-        return wire instanceof ConnectError ? Effect.fail(wire) : Effect.succeed({ err: wire })
-      })
-    )
+): Effect.Effect<B | { err: DbError }, ConnectError> =>
+  effect.pipe(
+    Effect.map(ok),
+    Effect.catch((error) => {
+      const wire = toWire(error)
+      return wire instanceof ConnectError ? Effect.fail(wire) : Effect.succeed({ err: wire })
+    })
   )
 
 const unknownIterator = () => new ConnectError("unknown iterator", Code.NotFound)
@@ -109,6 +107,7 @@ export const serve = (
   options: ServeOptions = {}
 ): Effect.Effect<RpcDbServer, GrpcServer.ServerListenError, Scope.Scope> =>
   Effect.gen(function*() {
+    const context = yield* Effect.context<never>()
     const maxIterators = options.maxIterators ?? defaultMaxIterators
     const batchBytes = options.batchBytes ?? iteratorBatchBytes
     const iterators = new Map<bigint, ServerIterator>()
@@ -226,17 +225,27 @@ export const serve = (
 
     const server = yield* GrpcServer.serve((router) => {
       Health.register(router)
+      // Each call a server span in the host's tracer, the child of the VM's call.
+      const traced = <A>(method: string, handler: HandlerContext, effect: Effect.Effect<A, ConnectError>) =>
+        run(Tracing.server("rpcdb.Database", method, handler.requestHeader, effect), context)
       router.service(DatabaseService, {
-        has: ({ key }) => answer(database.has(key), (has) => ({ has })),
-        get: ({ key }) =>
-          answer(database.get(key), (value) =>
-            value._tag === "Some" ? { value: value.value } : { value: empty, err: WireErrors.toRpcDbErr("not-found") }),
-        put: ({ key, value }) => answer(database.put(key, value), () => ({})),
-        delete: ({ key }) => answer(database.delete(key), () => ({})),
-        compact: ({ start, limit }) => answer(database.compact(orUndefined(start), orUndefined(limit)), () => ({})),
-        close: () => answer(database.close, () => ({})),
-        healthCheck: () =>
-          run(
+        has: ({ key }, h) => traced("Has", h, answer(database.has(key), (has) => ({ has }))),
+        get: ({ key }, h) =>
+          traced(
+            "Get",
+            h,
+            answer(database.get(key), (value) =>
+              value._tag === "Some" ? { value: value.value } : { value: empty, err: WireErrors.toRpcDbErr("not-found") })
+          ),
+        put: ({ key, value }, h) => traced("Put", h, answer(database.put(key, value), () => ({}))),
+        delete: ({ key }, h) => traced("Delete", h, answer(database.delete(key), () => ({}))),
+        compact: ({ start, limit }, h) =>
+          traced("Compact", h, answer(database.compact(orUndefined(start), orUndefined(limit)), () => ({}))),
+        close: (_, h) => traced("Close", h, answer(database.close, () => ({}))),
+        healthCheck: (_, h) =>
+          traced(
+            "HealthCheck",
+            h,
             database.health.pipe(
               // No err field here: upstream sends every failure, closed included, as a status.
               Effect.mapError((error) => new ConnectError(error.message, Code.Unknown)),
@@ -248,22 +257,28 @@ export const serve = (
               )
             )
           ),
-        writeBatch: ({ puts, deletes }) =>
+        writeBatch: ({ puts, deletes }, h) =>
           // The client sends each key once (the last op on it), so the order between puts
           // and deletes does not matter; upstream applies the puts first, as we do.
-          answer(
-            database.writeBatch([
-              ...puts.map(({ key, value }) => ({ key, value })),
-              ...deletes.map(({ key }) => ({ key, value: undefined }))
-            ]),
-            () => ({})
+          traced(
+            "WriteBatch",
+            h,
+            answer(
+              database.writeBatch([
+                ...puts.map(({ key, value }) => ({ key, value })),
+                ...deletes.map(({ key }) => ({ key, value: undefined }))
+              ]),
+              () => ({})
+            )
           ),
-        newIteratorWithStartAndPrefix: ({ start, prefix }) =>
-          run(newIterator(start, prefix).pipe(Effect.map((id) => ({ id })))),
-        iteratorNext: ({ id }) => {
+        newIteratorWithStartAndPrefix: ({ start, prefix }, h) =>
+          traced("NewIteratorWithStartAndPrefix", h, newIterator(start, prefix).pipe(Effect.map((id) => ({ id })))),
+        iteratorNext: ({ id }, h) => {
           const iterator = iterators.get(id)
           if (iterator === undefined) throw unknownIterator()
-          return run(
+          return traced(
+            "IteratorNext",
+            h,
             nextBatch(iterator).pipe(Effect.map((data) => ({ data: data.map(([key, value]) => ({ key, value })) })))
           )
         },
@@ -276,7 +291,7 @@ export const serve = (
           const iterator = iterators.get(id)
           if (iterator === undefined) return {}
           iterators.delete(id)
-          await run(releaseIterator(iterator))
+          await run(releaseIterator(iterator), context)
           return iteratorErr(iterator)
         }
       })

@@ -33,7 +33,7 @@ export interface LaunchConfig {
   readonly cwd?: string | undefined
   /** Extra environment for the plugin, on top of what upstream nodes pass. */
   readonly env?: Readonly<Record<string, string>> | undefined
-  /** Pass the host's whole environment (upstream passes only GRPC_* and GODEBUG*). */
+  /** Pass the host's whole environment (upstream passes only GRPC_* and GODEBUG*; vmre also OTEL_*). */
   readonly inheritEnv?: boolean | undefined
   /**
    * The version the plugin must report, or the set of versions accepted (e.g.
@@ -117,10 +117,12 @@ export class VmRuntimeConfig extends Context.Service<VmRuntimeConfig, {
   )
 }
 
+// As upstream, GRPC_* and GODEBUG*; and OTEL_*, so that a plugin exports its spans where the
+// host's go (the SDK reads the standard OpenTelemetry exporter variables).
 const upstreamEnv = (): Record<string, string> => {
   const env: Record<string, string> = {}
   for (const [name, value] of Object.entries(process.env)) {
-    if (value !== undefined && (name.startsWith("GRPC_") || name.startsWith("GODEBUG"))) env[name] = value
+    if (value !== undefined && (name.startsWith("GRPC_") || name.startsWith("GODEBUG") || name.startsWith("OTEL_"))) env[name] = value
   }
   return env
 }

@@ -7,14 +7,15 @@
  * (ChainSignals).
  * Failures travel as the Go nodes send them: gRPC UNKNOWN with the error's text.
  */
-import { Code, ConnectError, type ConnectRouter } from "@connectrpc/connect"
+import type { DescService } from "@bufbuild/protobuf"
+import { Code, ConnectError, type ConnectRouter, type HandlerContext, type ServiceImpl } from "@connectrpc/connect"
 import { AliasReader } from "@vmre/proto/aliasreader/aliasreader_pb"
 import { AppSender } from "@vmre/proto/appsender/appsender_pb"
 import { ValidatorState } from "@vmre/proto/validatorstate/validatorstate_pb"
 import { Message, Messenger } from "@vmre/proto/messenger/messenger_pb"
 import { SharedMemory as SharedMemoryService } from "@vmre/proto/sharedmemory/sharedmemory_pb"
 import { Signer } from "@vmre/proto/warp/warp_pb"
-import { GrpcServer, Health } from "@vmre/transport"
+import { GrpcServer, Health, Tracing } from "@vmre/transport"
 import { Ids, LuxdServices } from "@vmre/wire"
 import { Cause, Context, Effect, Exit, type Scope } from "effect"
 import { AppNetwork } from "./AppNetwork.ts"
@@ -37,7 +38,7 @@ export type NodeServices = ChainAliases | ValidatorSet | WarpSigner | AppNetwork
 
 /** Runs a handler: a typed failure becomes UNKNOWN with its message, a defect INTERNAL. */
 const run = <A, E extends { readonly message: string }>(context: Context.Context<NodeServices>, effect: Effect.Effect<A, E, NodeServices>) =>
-  Effect.runPromiseExit(Effect.provide(effect, context)).then((exit) => {
+  Effect.runPromiseExit(Effect.provide(Tracing.inCallSpan(effect), context)).then((exit) => {
     if (Exit.isSuccess(exit)) return exit.value
     const failure = exit.cause.reasons.find(Cause.isFailReason)
     if (failure !== undefined) throw new ConnectError(failure.error.message, Code.Unknown)
@@ -79,16 +80,31 @@ const warpSet = (subnetId: Ids.Id, validators: ReadonlyArray<Validator>) => {
 
 /** Registers the node services for `caller` on `router`. */
 export const routes = (context: Context.Context<NodeServices>, caller: CallerChain) => (router: ConnectRouter) => {
+  // Each call runs in a server span, the child of the VM's call (its traceparent): the
+  // handlers are made per call, over a context that carries the span.
+  const service = <S extends DescService>(descriptor: S, make: (context: Context.Context<NodeServices>) => Partial<ServiceImpl<S>>) => {
+    const impl: Record<string, unknown> = {}
+    // The methods served (a flavour may leave some out: they answer UNIMPLEMENTED).
+    const served = new Set(Object.keys(make(context)))
+    for (const method of descriptor.methods) {
+      if (!served.has(method.localName)) continue
+      impl[method.localName] = (request: unknown, handler: HandlerContext) => {
+        const call = make(Tracing.callContext(context, descriptor.typeName, method.name, handler.requestHeader)) as Record<string, (r: unknown, h: HandlerContext) => unknown>
+        return call[method.localName]!(request, handler)
+      }
+    }
+    router.service(descriptor, impl as Partial<ServiceImpl<S>>)
+  }
   Health.register(router)
-  router.service(AliasReader, {
+  service(AliasReader, (context) => ({
     lookup: (request) => run(context, Effect.map(Effect.flatMap(ChainAliases, (a) => a.lookup(request.alias)), (found) => ({ id: found }))),
     primaryAlias: (request) =>
       run(context, Effect.map(Effect.flatMap(ChainAliases, (a) => a.primaryAlias(id("id", request.id))), (alias) => ({ alias }))),
     aliases: (request) =>
       run(context, Effect.map(Effect.flatMap(ChainAliases, (a) => a.aliases(id("id", request.id))), (aliases) => ({ aliases: [...aliases] })))
-  })
+  }))
   // luxd numbers GetCurrentValidatorSet's validator fields 5-7 its own way.
-  router.service(caller.flavour === "luxd" ? LuxdServices.LuxdValidatorState as unknown as typeof ValidatorState : ValidatorState, {
+  service(caller.flavour === "luxd" ? LuxdServices.LuxdValidatorState as unknown as typeof ValidatorState : ValidatorState, (context) => ({
     getMinimumHeight: () => run(context, Effect.map(Effect.flatMap(ValidatorSet, (v) => v.minimumHeight), (height) => ({ height }))),
     getCurrentHeight: () => run(context, Effect.map(Effect.flatMap(ValidatorSet, (v) => v.currentHeight), (height) => ({ height }))),
     getSubnetID: (request) =>
@@ -121,8 +137,8 @@ export const routes = (context: Context.Context<NodeServices>, caller: CallerCha
           validatorSets: sets.map((set) => warpSet(set.subnetId, set.validators))
         }))
       )
-  })
-  router.service(Signer, {
+  }))
+  service(Signer, (context) => ({
     sign: (request) =>
       run(
         context,
@@ -138,8 +154,8 @@ export const routes = (context: Context.Context<NodeServices>, caller: CallerCha
           return { signature }
         })
       )
-  })
-  router.service(SharedMemoryService, {
+  }))
+  service(SharedMemoryService, (context) => ({
     get: (request) =>
       run(context, Effect.map(
         Effect.flatMap(SharedMemory, (memory) => memory.get(caller.chainId, id("peer_chain_id", request.peerChainId), request.keys)),
@@ -170,9 +186,9 @@ export const routes = (context: Context.Context<NodeServices>, caller: CallerCha
           )),
         {}
       ))
-  })
+  }))
   if (caller.flavour === "luxd") {
-    router.service(Messenger, {
+    service(Messenger, (context) => ({
       notify: (request) => {
         const event = request.message === Message.BUILD_BLOCK ?
           "BuildBlock" as const :
@@ -182,52 +198,55 @@ export const routes = (context: Context.Context<NodeServices>, caller: CallerCha
         if (event === undefined) throw invalid("message", `${request.message} is not a message the engine knows`)
         return run(context, Effect.as(Effect.flatMap(ChainSignals, (signals) => signals.notify(caller.chainId, event)), {}))
       }
-    })
+    }))
   }
-  const send = (message: Parameters<AppNetwork["Service"]["send"]>[0]) =>
+  const sendWith = (context: Context.Context<NodeServices>) => (message: Parameters<AppNetwork["Service"]["send"]>[0]) =>
     run(context, Effect.as(Effect.flatMap(AppNetwork, (network) => network.send(message)), {}))
-  router.service(AppSender, {
-    sendAppRequest: (r) =>
-      send({ _tag: "AppRequest", chainId: caller.chainId, nodeIds: r.nodeIds.map((n) => nodeId("node_ids", n)), requestId: r.requestId, request: r.request }),
-    sendAppResponse: (r) =>
-      send({ _tag: "AppResponse", chainId: caller.chainId, nodeId: nodeId("node_id", r.nodeId), requestId: r.requestId, response: r.response }),
-    sendAppError: (r) =>
-      send({
-        _tag: "AppError",
-        chainId: caller.chainId,
-        nodeId: nodeId("node_id", r.nodeId),
-        requestId: r.requestId,
-        errorCode: r.errorCode,
-        errorMessage: r.errorMessage
-      }),
-    sendAppGossip: (r) =>
-      send({
-        _tag: "AppGossip",
-        chainId: caller.chainId,
-        nodeIds: r.nodeIds.map((n) => nodeId("node_ids", n)),
-        validators: r.validators,
-        nonValidators: r.nonValidators,
-        peers: r.peers,
-        message: r.msg
-      }),
-    // luxd's cross-chain messages; avalanchego v1.14 has none (UNIMPLEMENTED, as there).
-    ...(caller.flavour === "luxd" ?
-      {
-        sendCrossChainAppRequest: (r) =>
-          send({ _tag: "CrossChainAppRequest", chainId: caller.chainId, targetChainId: id("chain_id", r.chainId), requestId: r.requestId, request: r.request }),
-        sendCrossChainAppResponse: (r) =>
-          send({ _tag: "CrossChainAppResponse", chainId: caller.chainId, targetChainId: id("chain_id", r.chainId), requestId: r.requestId, response: r.response }),
-        sendCrossChainAppError: (r) =>
-          send({
-            _tag: "CrossChainAppError",
-            chainId: caller.chainId,
-            targetChainId: id("chain_id", r.chainId),
-            requestId: r.requestId,
-            errorCode: r.errorCode,
-            errorMessage: r.errorMessage
-          })
-      } :
-      {})
+  service(AppSender, (context) => {
+    const send = sendWith(context)
+    return {
+      sendAppRequest: (r) =>
+        send({ _tag: "AppRequest", chainId: caller.chainId, nodeIds: r.nodeIds.map((n) => nodeId("node_ids", n)), requestId: r.requestId, request: r.request }),
+      sendAppResponse: (r) =>
+        send({ _tag: "AppResponse", chainId: caller.chainId, nodeId: nodeId("node_id", r.nodeId), requestId: r.requestId, response: r.response }),
+      sendAppError: (r) =>
+        send({
+          _tag: "AppError",
+          chainId: caller.chainId,
+          nodeId: nodeId("node_id", r.nodeId),
+          requestId: r.requestId,
+          errorCode: r.errorCode,
+          errorMessage: r.errorMessage
+        }),
+      sendAppGossip: (r) =>
+        send({
+          _tag: "AppGossip",
+          chainId: caller.chainId,
+          nodeIds: r.nodeIds.map((n) => nodeId("node_ids", n)),
+          validators: r.validators,
+          nonValidators: r.nonValidators,
+          peers: r.peers,
+          message: r.msg
+        }),
+      // luxd's cross-chain messages; avalanchego v1.14 has none (UNIMPLEMENTED, as there).
+      ...(caller.flavour === "luxd" ?
+        {
+          sendCrossChainAppRequest: (r) =>
+            send({ _tag: "CrossChainAppRequest", chainId: caller.chainId, targetChainId: id("chain_id", r.chainId), requestId: r.requestId, request: r.request }),
+          sendCrossChainAppResponse: (r) =>
+            send({ _tag: "CrossChainAppResponse", chainId: caller.chainId, targetChainId: id("chain_id", r.chainId), requestId: r.requestId, response: r.response }),
+          sendCrossChainAppError: (r) =>
+            send({
+              _tag: "CrossChainAppError",
+              chainId: caller.chainId,
+              targetChainId: id("chain_id", r.chainId),
+              requestId: r.requestId,
+              errorCode: r.errorCode,
+              errorMessage: r.errorMessage
+            })
+        } :
+        {})
+    } satisfies Partial<ServiceImpl<typeof AppSender>>
   })
 }
 

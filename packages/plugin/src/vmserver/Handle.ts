@@ -5,6 +5,7 @@
  */
 import type { HandlerContext } from "@connectrpc/connect"
 import { type Context, Effect, Exit, Metric, type Semaphore } from "effect"
+import { Tracing } from "@vmre/transport"
 import * as Metrics from "../Metrics.ts"
 import { orErrEnum, toConnectError } from "./Failures.ts"
 import type { Session } from "./Session.ts"
@@ -46,8 +47,10 @@ export const make = (context: Context.Context<never>, lock: Semaphore.Semaphore,
       checked :
       orErrEnum(checked, options.errEnum) as Effect.Effect<A, unknown>
     const locked = options.locked === true ? lock.withPermit(answered) : answered
+    // A server span, the child of the node's call when it sent a traceparent.
+    const traced = Tracing.server("vm.VM", method, handler.requestHeader, locked, { "vm.pid": process.pid })
     return Effect.runPromiseExitWith(context)(
-      Effect.andThen(Metric.update(countersOf(method).calls, 1), locked),
+      Effect.andThen(Metric.update(countersOf(method).calls, 1), traced),
       { signal: handler.signal }
     ).then((exit) => {
       if (Exit.isSuccess(exit)) return exit.value

@@ -5,7 +5,7 @@
  */
 import { type CallOptions, type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect"
 import * as pb from "@vmre/proto/vm/vm_pb"
-import type { GrpcClient } from "@vmre/transport"
+import { type GrpcClient, Tracing } from "@vmre/transport"
 import { WireErrors } from "@vmre/wire"
 import { Duration, Effect, Option, Result } from "effect"
 import {
@@ -140,10 +140,20 @@ export const makeCaller = (parts: ClientParts): Caller => {
       })
     })
 
+  // Each call is a client span; its traceparent goes to the VM, whose handling (and calls back
+  // into this host) nest under it.
+  const spanAttributes = process === undefined ? {} : { "vm.pid": process.pid }
   const invoke = <A>(
     method: RpcName,
     send: (options: CallOptions) => Promise<A>,
     waitForReady = true
+  ): Effect.Effect<A, VmCallError> =>
+    Tracing.client("vm.VM", method, (headers) => invokeWith(method, (options) => send({ ...options, headers }), waitForReady), spanAttributes)
+
+  const invokeWith = <A>(
+    method: RpcName,
+    send: (options: CallOptions) => Promise<A>,
+    waitForReady: boolean
   ): Effect.Effect<A, VmCallError> =>
     Effect.suspend((): Effect.Effect<A, VmCallError> => {
       if (parts.isClosed()) {

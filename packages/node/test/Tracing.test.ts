@@ -1,0 +1,106 @@
+/**
+ * One trace across the plugin boundary: the node and the example VM (a real process) both
+ * export their spans over OTLP/HTTP to a collector in the test (the VM configured by the
+ * standard OTEL_* variables), and the parent links join them: the node's BuildBlock call →
+ * the VM's handling of it; the node's BlockAccept → the VM's handling → its rpcdb WriteBatch
+ * → the node's rpcdb server.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { FetchHttpClient } from "effect/http"
+import { OtlpSerialization, OtlpTracer } from "effect/observability"
+import * as http from "node:http"
+import * as Chain from "../src/Chain.ts"
+import { chainIdOf, payloadChainScript, tempDir, testNode, vmIdOf, writeScript } from "./support.ts"
+
+interface OtlpSpan {
+  readonly traceId: string
+  readonly spanId: string
+  readonly parentSpanId?: string
+  readonly name: string
+  readonly kind: number
+}
+const SERVER = 2
+const CLIENT = 3
+
+/** An OTLP/HTTP JSON collector: the spans of every export, with the exporting service's name. */
+const collector = Effect.acquireRelease(
+  Effect.promise(() =>
+    new Promise<{ server: http.Server; url: string; spans: Array<OtlpSpan & { service: string }> }>((resolve) => {
+      const spans: Array<OtlpSpan & { service: string }> = []
+      const server = http.createServer((req, res) => {
+        let body = ""
+        req.setEncoding("utf8").on("data", (chunk: string) => (body += chunk)).on("end", () => {
+          const data = JSON.parse(body) as {
+            resourceSpans: Array<{
+              resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }
+              scopeSpans: Array<{ spans: Array<OtlpSpan> }>
+            }>
+          }
+          for (const resource of data.resourceSpans) {
+            const service = resource.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue ?? "?"
+            for (const scope of resource.scopeSpans) for (const span of scope.spans) spans.push({ ...span, service })
+          }
+          res.writeHead(200, { "content-type": "application/json" })
+          res.end("{}")
+        })
+      })
+      server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, spans }))
+    })
+  ),
+  ({ server }) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+)
+
+const hostTracer = (url: string) =>
+  OtlpTracer.layer({ url: `${url}/v1/traces`, resource: { serviceName: "test-node" }, exportInterval: "200 millis" }).pipe(
+    Layer.provide([FetchHttpClient.layer, OtlpSerialization.layerJson])
+  )
+
+describe("tracing across the plugin boundary", () => {
+  it.live("the node's calls, the VM's handling and its calls back into the node form one trace", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("vmre-trace-")
+      const otlp = yield* collector
+      const vmId = vmIdOf(3)
+      const plugin = writeScript(dir, vmId, payloadChainScript())
+      const config = new TextEncoder().encode(JSON.stringify({ autoPayload: { intervalMillis: 100, bytes: 32 } }))
+      yield* Effect.gen(function*() {
+        const chain = yield* Chain.run({ chainId: chainIdOf(60), vm: vmId, name: "traced", config, untilHeight: 2n })
+        yield* chain.done
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(testNode(dir, {
+          plugins: [{ vmId, path: plugin }],
+          launch: { launch: { env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_SERVICE_NAME: "test-vm" } } }
+        })),
+        Effect.provide(hostTracer(otlp.url))
+      )
+      // Both processes have flushed at their ends (the VM at its stop, the node with its layer).
+      const spans = otlp.spans
+      const node = spans.filter((s) => s.service === "test-node")
+      const vm = spans.filter((s) => s.service === "test-vm")
+      expect(node.length).toBeGreaterThan(0)
+      expect(vm.length).toBeGreaterThan(0)
+
+      const childOf = (parent: OtlpSpan, candidates: ReadonlyArray<OtlpSpan>, name: string, kind: number) =>
+        candidates.find((s) => s.parentSpanId === parent.spanId && s.traceId === parent.traceId && s.name === name && s.kind === kind)
+
+      // The node's BuildBlock → the VM's BuildBlock.
+      const builds = node.filter((s) => s.name === "vm.VM/BuildBlock" && s.kind === CLIENT)
+      expect(builds.length).toBeGreaterThanOrEqual(2)
+      expect(builds.every((b) => childOf(b, vm, "vm.VM/BuildBlock", SERVER) !== undefined)).toBe(true)
+
+      // The node's BlockAccept → the VM's BlockAccept → the VM's rpcdb WriteBatch → the node's rpcdb server.
+      const accepts = node.filter((s) => s.name === "vm.VM/BlockAccept" && s.kind === CLIENT)
+      expect(accepts.length).toBeGreaterThanOrEqual(2)
+      const chains = accepts.map((accept) => {
+        const handled = childOf(accept, vm, "vm.VM/BlockAccept", SERVER)
+        const write = handled && vm.find((s) => s.name === "rpcdb.Database/WriteBatch" && s.kind === CLIENT && s.traceId === accept.traceId)
+        const stored = write && childOf(write, node, "rpcdb.Database/WriteBatch", SERVER)
+        return [handled?.name, write?.name, stored?.name]
+      })
+      expect(chains).toContainEqual(["vm.VM/BlockAccept", "rpcdb.Database/WriteBatch", "rpcdb.Database/WriteBatch"])
+      // The handshake is a span of the node too.
+      expect(node.some((s) => /handshake/i.test(s.name))).toBe(true)
+    }).pipe(Effect.scoped), 60_000)
+})
