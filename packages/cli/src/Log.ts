@@ -3,9 +3,10 @@
  * `--log-format pretty` (the default): a plugin's output line (annotated `source: "plugin"`,
  * `vm`, `pid`, `stream` by the runtime) reads `[vm pid stream] LEVEL line`; vmre's own entries
  * read `vmre: LEVEL message`. `json` and `logfmt` write effect's structured formats, one entry a
- * line with its annotations, for log collectors.
+ * line with its annotations, plus `traceId` and `spanId` when the entry was logged in a span,
+ * for log collectors.
  */
-import { Cause, Layer, Logger, type LogLevel, References } from "effect"
+import { Cause, Context, Layer, Logger, type LogLevel, Option, References, Tracer } from "effect"
 import { Flag, GlobalFlag } from "effect/cli"
 import { inspect } from "node:util"
 
@@ -46,10 +47,22 @@ export type LogFormat = "pretty" | "json" | "logfmt"
 /** A logger of `format` whose lines go to `print` (stderr, below the status line). */
 export const loggerFor = (format: LogFormat, print: (line: string) => void): Logger.Logger<unknown, void> =>
   format === "json" ?
-    Logger.map(Logger.formatJson, print) :
+    Logger.make((options) => {
+      const entry = JSON.parse(Logger.formatJson.log(options)) as Record<string, unknown>
+      print(JSON.stringify({ ...entry, ...traceIdsOf(options.fiber.context) }))
+    }) :
     format === "logfmt" ?
-    Logger.map(Logger.formatLogFmt, print) :
+    Logger.make((options) => {
+      const ids = traceIdsOf(options.fiber.context)
+      print(`${Logger.formatLogFmt.log(options)}${ids === undefined ? "" : ` traceId=${ids.traceId} spanId=${ids.spanId}`}`)
+    }) :
     prettyLogger(print)
+
+/** The trace and span of the entry's fiber, if it runs in one: what joins a log line to its trace. */
+const traceIdsOf = (context: Context.Context<never>): { traceId: string; spanId: string } | undefined => {
+  const span = Context.getOption(context, Tracer.ParentSpan)
+  return Option.isSome(span) ? { traceId: span.value.traceId, spanId: span.value.spanId } : undefined
+}
 
 /** `--log-format pretty|json|logfmt`, for every subcommand. */
 export const LogFormatFlag = GlobalFlag.Setting("log-format")({

@@ -256,6 +256,10 @@ describe("the command line", () => {
       const entries = asJson.stderr.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line))
       expect(entries.some((e) => e.annotations?.source === "plugin" && e.annotations?.stream === "stdout")).toBe(true)
       expect(entries.every((e) => typeof e.level === "string" && "message" in e && typeof e.timestamp === "string")).toBe(true)
+      // A plugin's line says which VM, process and stream it came from, and joins the launch's trace.
+      const pluginLine = entries.find((e) => e.annotations?.source === "plugin")
+      expect(pluginLine.annotations).toMatchObject({ vm: expect.any(String), pid: expect.any(Number), stream: expect.any(String) })
+      expect(entries.some((e) => /^[0-9a-f]{32}$/.test(e.traceId ?? "") && /^[0-9a-f]{16}$/.test(e.spanId ?? ""))).toBe(true)
 
       const asLogfmt = yield* vmre(["--log-format", "logfmt", ...fixtureArgs("check", "normal", "--verbose")])
       expect(asLogfmt.code, asLogfmt.stderr).toBe(0)
