@@ -6,12 +6,18 @@
  *
  * Registers every plugin of PLUGIN_DIR (each executable named by its VM ID), then runs a chain
  * on the first registered VM until HEIGHT (default 3) is accepted, and prints one JSON line.
+ *
+ * With OTEL_EXPORTER_OTLP_ENDPOINT set, the node exports its spans there over OTLP/HTTP, and so
+ * do its VMs (the runtime passes the OTEL_* variables on): one trace per block, from the node's
+ * BuildBlock to the VM's database writes.
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Chain, NodeConfig, NodeDatabase, NodeServices, VmFactory, VmRegistry } from "@vmre/node"
 import { VmRuntime } from "@vmre/runtime"
 import { Ids } from "@vmre/wire"
 import { Effect, Layer } from "effect"
+import { FetchHttpClient } from "effect/http"
+import { OtlpSerialization, OtlpTracer } from "effect/observability"
 import { mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -50,4 +56,10 @@ const NodeLive = VmFactory.layer().pipe(
   Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: join(dataDir, "chainData") }))
 )
 
-NodeRuntime.runMain(program.pipe(Effect.scoped, Effect.provide(NodeLive)))
+const otlp = process.env.OTEL_EXPORTER_OTLP_ENDPOINT
+const Tracing = otlp === undefined ? Layer.empty : OtlpTracer.layer({
+  url: `${otlp.replace(/\/$/, "")}/v1/traces`,
+  resource: { serviceName: process.env.OTEL_SERVICE_NAME ?? "vmre-node" }
+}).pipe(Layer.provide([FetchHttpClient.layer, OtlpSerialization.layerJson]))
+
+NodeRuntime.runMain(program.pipe(Effect.scoped, Effect.provide(NodeLive), Effect.provide(Tracing)))

@@ -3,6 +3,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
 import { fileURLToPath } from "node:url"
 import { Ids } from "@vmre/wire"
+import { CLIENT, collector, type OtlpSpan, SERVER } from "../../../test-support/otlp.ts"
 import { Effect } from "effect"
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -43,5 +44,36 @@ describe("examples/embed", () => {
       expect(code).toBe(0)
       const line = stdout.split("\n").find((l) => l.startsWith("{\"registered\""))
       expect(JSON.parse(line!)).toEqual({ registered: [vmId], failed: [], vmID: vmId, height: 2, lastAccepted: expect.any(String) })
+    }).pipe(Effect.scoped), 90_000)
+
+  it.live("node.ts with an OTLP endpoint: one trace from the node's BuildBlock/Verify/Accept into the VM and its database writes", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "vmre-embed-traced-"))
+      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+      const otlp = yield* collector
+      const vmId = Ids.toString(new Uint8Array(32).fill(1))
+      writeFileSync(join(dir, vmId), `#!/bin/sh\nexec ${examplePlugin}\n`, { mode: 0o755 })
+      const { code } = yield* Effect.callback<{ code: number | null }>((resume) => {
+        const child = execFile(process.execPath, [nodeMain, dir, "2"], {
+          timeout: 60_000,
+          env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url }
+        }, (error) => resume(Effect.succeed({ code: error === null ? 0 : (error.code as number | null) ?? 1 })))
+        return Effect.sync(() => child.kill("SIGKILL"))
+      })
+      expect(code).toBe(0)
+      const node = otlp.spans.filter((s) => s.service === "vmre-node")
+      const vm = otlp.spans.filter((s) => s.service !== "vmre-node")
+      const child = (parent: OtlpSpan, among: ReadonlyArray<OtlpSpan>, name: string, kind: number) =>
+        among.find((s) => s.parentSpanId === parent.spanId && s.name === name && s.kind === kind)
+      for (const step of ["BuildBlock", "BlockVerify", "BlockAccept"]) {
+        const calls = node.filter((s) => s.name === `vm.VM/${step}` && s.kind === CLIENT)
+        expect(calls.length, step).toBeGreaterThanOrEqual(2)
+        expect(calls.every((c) => child(c, vm, `vm.VM/${step}`, SERVER) !== undefined), step).toBe(true)
+      }
+      // The VM's database writes nest inside its BlockAccept, and the node's rpcdb server inside them.
+      const accept = child(node.find((s) => s.name === "vm.VM/BlockAccept" && s.kind === CLIENT)!, vm, "vm.VM/BlockAccept", SERVER)!
+      const write = vm.find((s) => s.traceId === accept.traceId && s.name === "rpcdb.Database/WriteBatch" && s.kind === CLIENT)
+      expect(write).toBeDefined()
+      expect(child(write!, node, "rpcdb.Database/WriteBatch", SERVER)).toBeDefined()
     }).pipe(Effect.scoped), 90_000)
 })

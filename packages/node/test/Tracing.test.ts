@@ -9,47 +9,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { OtlpSerialization, OtlpTracer } from "effect/observability"
-import * as http from "node:http"
+import { CLIENT, collector, type OtlpSpan, SERVER } from "../../../test-support/otlp.ts"
 import * as Chain from "../src/Chain.ts"
 import { chainIdOf, payloadChainScript, tempDir, testNode, vmIdOf, writeScript } from "./support.ts"
-
-interface OtlpSpan {
-  readonly traceId: string
-  readonly spanId: string
-  readonly parentSpanId?: string
-  readonly name: string
-  readonly kind: number
-}
-const SERVER = 2
-const CLIENT = 3
-
-/** An OTLP/HTTP JSON collector: the spans of every export, with the exporting service's name. */
-const collector = Effect.acquireRelease(
-  Effect.promise(() =>
-    new Promise<{ server: http.Server; url: string; spans: Array<OtlpSpan & { service: string }> }>((resolve) => {
-      const spans: Array<OtlpSpan & { service: string }> = []
-      const server = http.createServer((req, res) => {
-        let body = ""
-        req.setEncoding("utf8").on("data", (chunk: string) => (body += chunk)).on("end", () => {
-          const data = JSON.parse(body) as {
-            resourceSpans: Array<{
-              resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }
-              scopeSpans: Array<{ spans: Array<OtlpSpan> }>
-            }>
-          }
-          for (const resource of data.resourceSpans) {
-            const service = resource.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue ?? "?"
-            for (const scope of resource.scopeSpans) for (const span of scope.spans) spans.push({ ...span, service })
-          }
-          res.writeHead(200, { "content-type": "application/json" })
-          res.end("{}")
-        })
-      })
-      server.listen(0, "127.0.0.1", () => resolve({ server, url: `http://127.0.0.1:${(server.address() as { port: number }).port}`, spans }))
-    })
-  ),
-  ({ server }) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
-)
 
 const hostTracer = (url: string) =>
   OtlpTracer.layer({ url: `${url}/v1/traces`, resource: { serviceName: "test-node" }, exportInterval: "200 millis" }).pipe(
@@ -100,7 +62,11 @@ describe("tracing across the plugin boundary", () => {
         return [handled?.name, write?.name, stored?.name]
       })
       expect(chains).toContainEqual(["vm.VM/BlockAccept", "rpcdb.Database/WriteBatch", "rpcdb.Database/WriteBatch"])
-      // The handshake is a span of the node too.
+      // The handshake and the stop sequence are spans of the node too: Shutdown (with its call), then the process's stop.
       expect(node.some((s) => /handshake/i.test(s.name))).toBe(true)
+      const shutdown = node.find((s) => s.name === "ChainVm.shutdown")
+      expect(shutdown).toBeDefined()
+      expect(childOf(shutdown!, node, "vm.VM/Shutdown", CLIENT)).toBeDefined()
+      expect(node.some((s) => s.name === "VmProcess.stop")).toBe(true)
     }).pipe(Effect.scoped), 60_000)
 })

@@ -209,7 +209,12 @@ export class VmProcess extends Context.Service<VmProcess, {
           // Past the bound the exit status is unknown; SIGKILL has been sent by then.
           Effect.flatMap((done) =>
             Option.isSome(done) ? done.value : Effect.succeed<ProcessExit>({ code: null, signal: "SIGKILL" })
-          )
+          ),
+          // The stop's steps in the trace: how it ended, and whether the group outlived the plugin.
+          Effect.tap((exit) =>
+            Effect.annotateCurrentSpan({ "process.exit_code": exit.code ?? -1, "process.signal": exit.signal ?? "", groupOutlivedPlugin })
+          ),
+          Effect.withSpan("VmProcess.stop", { attributes: { "process.pid": pid, stopTimeoutMillis: Duration.toMillis(spec.stopTimeout) } })
         )
         const stop = yield* Effect.cached(Effect.uninterruptible(terminate))
         const kill = Effect.uninterruptible(Effect.gen(function*() {

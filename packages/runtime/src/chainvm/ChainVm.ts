@@ -121,7 +121,10 @@ const stopSequence = (client: ChainVmClient, vm: VmInstance, shutdownTimeout: Du
       Effect.tap(() => Effect.logDebug(`${vm.name} acknowledged Shutdown`)),
       Effect.catch((error) => Effect.logWarning(`stopping ${vm.name}: ${error.message}; stopping the process anyway`))
     )
-  }).pipe(Effect.catchCause((cause) => Effect.logWarning(`stopping ${vm.name}: Shutdown call failed`, cause)))
+  }).pipe(
+    Effect.catchCause((cause) => Effect.logWarning(`stopping ${vm.name}: Shutdown call failed`, cause)),
+    Effect.withSpan("ChainVm.shutdown", { attributes: { "vm.name": vm.name, "vm.pid": vm.pid } })
+  )
 
 /** A client of a plugin that completed its handshake, whose close runs the stop sequence. */
 const connect = Effect.fnUntraced(function*(
