@@ -3,7 +3,9 @@ import { defineConfig } from "vitest/config"
 
 // Inside the repository the packages resolve to their TypeScript sources (the `@vmre/source`
 // export condition), so tests never run a stale build; installed, they resolve to dist/.
-const conditions = ["@vmre/source", ...defaultServerConditions]
+// Without "module": packages that point it at a bundler-only ESM build (OpenTelemetry's imports
+// files without extensions) load their Node build instead, as Node itself would.
+const conditions = ["@vmre/source", ...defaultServerConditions.filter((c) => c !== "module")]
 
 if (Number(process.versions.node.split(".")[0]) < 22) {
   throw new Error(

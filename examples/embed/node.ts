@@ -56,10 +56,10 @@ const NodeLive = VmFactory.layer().pipe(
   Layer.provideMerge(NodeConfig.layerWith({ chainDataRoot: join(dataDir, "chainData") }))
 )
 
-const otlp = process.env.OTEL_EXPORTER_OTLP_ENDPOINT
+const otlp = process.env["OTEL_EXPORTER_OTLP_ENDPOINT"]
 const Tracing = otlp === undefined ? Layer.empty : OtlpTracer.layer({
   url: `${otlp.replace(/\/$/, "")}/v1/traces`,
-  resource: { serviceName: process.env.OTEL_SERVICE_NAME ?? "vmre-node" }
+  resource: { serviceName: process.env["OTEL_SERVICE_NAME"] ?? "vmre-node" }
 }).pipe(Layer.provide([FetchHttpClient.layer, OtlpSerialization.layerJson]))
 
 NodeRuntime.runMain(program.pipe(Effect.scoped, Effect.provide(NodeLive), Effect.provide(Tracing)))

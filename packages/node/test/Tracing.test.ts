@@ -6,6 +6,8 @@
  * → the node's rpcdb server.
  */
 import { describe, expect, it } from "@effect/vitest"
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer } from "effect"
 import { FetchHttpClient } from "effect/http"
 import { OtlpSerialization, OtlpTracer } from "effect/observability"
@@ -68,5 +70,33 @@ describe("tracing across the plugin boundary", () => {
       expect(shutdown).toBeDefined()
       expect(childOf(shutdown!, node, "vm.VM/Shutdown", CLIENT)).toBeDefined()
       expect(node.some((s) => s.name === "VmProcess.stop")).toBe(true)
+    }).pipe(Effect.scoped), 60_000)
+
+  it.live("with @effect/opentelemetry as the node's tracer (OpenTelemetry's SDK), the VM's spans are children of its calls", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir("vmre-trace-otel-")
+      const otlp = yield* collector
+      const vmId = vmIdOf(4)
+      const plugin = writeScript(dir, vmId, payloadChainScript())
+      const exporter = new InMemorySpanExporter()
+      const config = new TextEncoder().encode(JSON.stringify({ autoPayload: { intervalMillis: 100, bytes: 32 } }))
+      const nodeSpans = yield* Effect.gen(function*() {
+        yield* Effect.scoped(Effect.gen(function*() {
+          const chain = yield* Chain.run({ chainId: chainIdOf(61), vm: vmId, name: "otel", config, untilHeight: 1n })
+          yield* chain.done
+        }))
+        // Read before the SDK shuts down (its in-memory exporter forgets at shutdown).
+        return exporter.getFinishedSpans()
+      }).pipe(
+        Effect.provide(testNode(dir, {
+          plugins: [{ vmId, path: plugin }],
+          launch: { launch: { env: { OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, OTEL_SERVICE_NAME: "otel-vm" } } }
+        })),
+        Effect.provide(NodeSdk.layer(() => ({ resource: { serviceName: "otel-node" }, spanProcessor: new SimpleSpanProcessor(exporter) })))
+      )
+      const build = nodeSpans.find((s) => s.name === "vm.VM/BuildBlock")
+      expect(build).toBeDefined()
+      const handled = otlp.spans.find((s) => s.service === "otel-vm" && s.name === "vm.VM/BuildBlock" && s.kind === SERVER)
+      expect(handled).toMatchObject({ traceId: build!.spanContext().traceId, parentSpanId: build!.spanContext().spanId })
     }).pipe(Effect.scoped), 60_000)
 })
