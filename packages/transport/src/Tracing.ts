@@ -5,8 +5,8 @@
  * node services) nest in one trace whatever tracer each process exports to.
  *
  * Span names are `<service>/<method>` (`vm.VM/BuildBlock`), kind client or server, with the
- * OpenTelemetry RPC attributes (`rpc.system`, `rpc.service`, `rpc.method`) and, on failure,
- * `rpc.grpc.status_code`.
+ * OpenTelemetry RPC attributes (`rpc.system`, `rpc.service`, `rpc.method`). No stack trace is
+ * captured: the span is on every call's hot path, and its name says where it is.
  */
 import { Context, Effect, Option, type Tracer } from "effect"
 import { Headers, HttpTraceContext } from "effect/http"
@@ -36,7 +36,7 @@ export const client = <A, E, R>(
   attributes?: Readonly<Record<string, unknown>>
 ): Effect.Effect<A, E, R> =>
   Effect.flatMap(Effect.orDie(Effect.currentSpan), (span) => call(headersOf(span))).pipe(
-    Effect.withSpan(`${service}/${method}`, { kind: "client", attributes: rpcAttributes(service, method, attributes) })
+    Effect.withSpan(`${service}/${method}`, { kind: "client", attributes: rpcAttributes(service, method, attributes) }, { captureStackTrace: false })
   )
 
 /** The caller's span, from a request's `traceparent`, if it sent one. */
@@ -53,7 +53,11 @@ export const server = <A, E, R>(
   handling: Effect.Effect<A, E, R>,
   attributes?: Readonly<Record<string, unknown>>
 ): Effect.Effect<A, E, R> => {
-  const spanned = Effect.withSpan(handling, `${service}/${method}`, { kind: "server", attributes: rpcAttributes(service, method, attributes) })
+  const spanned = Effect.withSpan(handling, `${service}/${method}`, {
+    kind: "server",
+    attributes: rpcAttributes(service, method, attributes),
+    captureStackTrace: false
+  })
   const parent = parentOf(requestHeader)
   return Option.isSome(parent) ? Effect.withParentSpan(spanned, parent.value) : spanned
 }
