@@ -18,10 +18,33 @@ export default defineConfig({
   resolve: { conditions },
   ssr: { resolve: { conditions, externalConditions: ["@vmre/source"] } },
   test: {
-    include: ["packages/*/test/**/*.test.ts", "examples/*/test/**/*.test.ts"],
     pool: "forks",
     testTimeout: 30_000,
     hookTimeout: 60_000,
-    globalSetup: ["./test-support/global-setup.ts"]
+    globalSetup: ["./test-support/global-setup.ts"],
+    projects: [
+      {
+        extends: true,
+        test: { name: "vmre", include: ["packages/*/test/**/*.test.ts", "examples/*/test/**/*.test.ts"] }
+      },
+      // The ChainVm client's suites again over vmre's own gRPC engine (H2Transport): against
+      // grpc-go, grpc-js and Connect servers, failures, hostile peers and large messages.
+      {
+        extends: true,
+        test: {
+          name: "h2-engine",
+          env: { VMRE_GRPC_ENGINE: "h2" },
+          include: [
+            "packages/runtime/test/ChainVmInterop.test.ts",
+            "packages/runtime/test/GoChainVm.test.ts",
+            "packages/runtime/test/ChainVmProcess.test.ts",
+            "packages/runtime/test/ChainVmClient.test.ts",
+            "packages/runtime/test/ChainVmClientFailures.test.ts",
+            "packages/runtime/test/ClientHostile.test.ts",
+            "packages/runtime/test/ChainVmLarge.test.ts"
+          ]
+        }
+      }
+    ]
   }
 })

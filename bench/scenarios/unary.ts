@@ -128,6 +128,9 @@ const tsProbe = await rt.runPromise(Scope.provide(ChainVm.make({ address: tsVm.v
 const goNoProcess = await rt.runPromise(Scope.provide(ChainVm.make({ address: goVm.vm.vmAddr }), probeScope))
 const goTransport = connectTransport(goVm.vm.vmAddr)
 const goNoReady = ChainVm.fromTransport(goTransport.transport)
+// The same typed client over vmre's gRPC engine on bare node:http2 (engine: "h2").
+const tsH2 = await rt.runPromise(Scope.provide(ChainVm.make({ address: tsVm.vm.vmAddr, process: tsVm.vm, engine: "h2" }), probeScope))
+const goH2 = await rt.runPromise(Scope.provide(ChainVm.make({ address: goVm.vm.vmAddr, process: goVm.vm, engine: "h2" }), probeScope))
 const goRaw = createClient(pb.VM, goTransport.transport)
 const goEffectMin = () =>
   Effect.tryPromise({ try: (signal) => goRaw.version({}, { signal, timeoutMs: 30_000 }), catch: (error) => error })
@@ -232,6 +235,8 @@ const go = goVm.client
 for (const warm of [
   () => typedLoad(() => ts.version(), load(4, { windows: 1, windowSeconds: 0.1 })),
   () => typedLoad(() => go.version(), load(4, { windows: 1, windowSeconds: 0.1 })),
+  () => typedLoad(() => goH2.version(), load(4, { windows: 1, windowSeconds: 0.1 })),
+  () => typedLoad(() => tsH2.version(), load(4, { windows: 1, windowSeconds: 0.1 })),
   () => runPromiseLoad(() => tsConnect.client.version({}), load(4, { windows: 1, windowSeconds: 0.1 })),
   () => runPromiseLoad(() => tsGrpcJs.version(), load(4, { windows: 1, windowSeconds: 0.1 })),
   () => typedLoad(() => ts.parseBlock(oneBlock["1KiB"]), load(4, { windows: 1, windowSeconds: 0.1 }))
@@ -241,11 +246,13 @@ for (const warm of [
 
 for (const c of [1, 16, 64]) {
   await cell(`unary.ts.typed.Version.c${c}`, `typed client → TS VM, Version`, c, () => typedLoad(() => ts.version(), load(c)))
+  await cell(`unary.ts.typedH2.Version.c${c}`, `  typed client over the h2 engine → TS VM, Version`, c, () => typedLoad(() => tsH2.version(), load(c)))
   if (c < 64) await cell(`unary.ts.connect.Version.c${c}`, `bare Connect → TS VM, Version`, c, () => runPromiseLoad(() => tsConnect.client.version({}), load(c)))
   await cell(`unary.ts.grpcjs.Version.c${c}`, `grpc-js → TS VM, Version`, c, () => runPromiseLoad(() => tsGrpcJs.version(), load(c)))
 }
 for (const c of [1, 16, 64]) {
   await cell(`unary.go.typed.Version.c${c}`, `typed client → Go plugin, Version`, c, () => typedLoad(() => go.version(), load(c)))
+  await cell(`unary.go.typedH2.Version.c${c}`, `  typed client over the h2 engine → Go plugin, Version`, c, () => typedLoad(() => goH2.version(), load(c)))
   if (c < 64) {
     await cell(`unary.go.typedNoProcess.Version.c${c}`, `  ablation: typed, no process race (ChainVm.make without process)`, c, () => typedLoad(() => goNoProcess.version(), load(c)))
     await cell(`unary.go.typedNoReady.Version.c${c}`, `  ablation: typed, no process race, no readiness wait (fromTransport)`, c, () => typedLoad(() => goNoReady.version(), load(c)))

@@ -4,10 +4,18 @@
 import type { Transport } from "@connectrpc/connect"
 import { compressionGzip, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node"
 import { Duration, Effect, type Scope } from "effect"
+import * as H2Transport from "./H2Transport.ts"
+
+/** The connection under a transport, as a caller that waits for it to be ready sees it. */
+export interface Connection {
+  readonly state: () => string
+  readonly connect: () => Promise<string>
+  readonly error: () => unknown
+}
 
 export interface GrpcTransport {
   readonly transport: Transport
-  readonly sessionManager: Http2SessionManager
+  readonly sessionManager: Connection
   /** Whether the scope that owns this transport has closed it. */
   readonly isClosed: () => boolean
 }
@@ -31,6 +39,11 @@ export interface GrpcTransportOptions {
    * `"identity"`: neither, as the Go nodes on this loopback path.
    */
   readonly compression?: "identity" | "gzip" | undefined
+  /**
+   * The engine under the Connect transport: `"connect"` (default, the reference) or `"h2"`,
+   * vmre's gRPC engine on bare node:http2 (`H2Transport`; no compression).
+   */
+  readonly engine?: "connect" | "h2" | undefined
 }
 
 /**
@@ -41,7 +54,7 @@ export const transport = (
   address: string,
   options: GrpcTransportOptions = {}
 ): Effect.Effect<GrpcTransport, never, Scope.Scope> =>
-  Effect.acquireRelease(
+  options.engine === "h2" ? h2Transport(address, options) : Effect.acquireRelease(
     Effect.sync(() => {
       const baseUrl = `http://${address}`
       const sessionManager = new Http2SessionManager(baseUrl, {
@@ -74,3 +87,22 @@ export const transport = (
         sessionManager.abort()
       })
   ).pipe(Effect.map(({ isClosed, sessionManager, transport }): GrpcTransport => ({ transport, sessionManager, isClosed })))
+
+/** The same over vmre's engine on bare node:http2. */
+const h2Transport = (address: string, options: GrpcTransportOptions): Effect.Effect<GrpcTransport, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const engine = H2Transport.make(address, {
+        keepaliveIntervalMillis: Duration.toMillis(Duration.fromInputUnsafe(options.keepalive?.interval ?? Duration.seconds(30))),
+        keepaliveTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.keepalive?.timeout ?? Duration.seconds(10))),
+        connectTimeoutMillis: Duration.toMillis(Duration.fromInputUnsafe(options.connectTimeout ?? Duration.seconds(5)))
+      })
+      let closed = false
+      return { engine, isClosed: () => closed, close: () => (closed = true) }
+    }),
+    ({ close, engine }) =>
+      Effect.sync(() => {
+        close()
+        engine.close()
+      })
+  ).pipe(Effect.map(({ engine, isClosed }): GrpcTransport => ({ transport: engine.transport, sessionManager: engine, isClosed })))

@@ -48,7 +48,17 @@ export interface ClientOptions {
    * Once a connection was up, a refused reconnection is waited on, as gRPC does.
    */
   readonly refusedGrace?: Duration.Input | undefined
+  /**
+   * The gRPC engine under the client: `"connect"` (default, the reference) or `"h2"`, vmre's
+   * engine on bare node:http2 (`@vmre/transport` `H2Transport`; no compression). Default from
+   * `VMRE_GRPC_ENGINE`.
+   */
+  readonly engine?: "connect" | "h2" | undefined
 }
+
+/** The engine `options` ask for, else `VMRE_GRPC_ENGINE`, else Connect's. */
+export const engineOf = (options: Pick<ClientOptions, "engine">): "connect" | "h2" =>
+  options.engine ?? (process.env["VMRE_GRPC_ENGINE"] === "h2" ? "h2" : "connect")
 
 /** What a client is made of. */
 export interface ClientParts {
