@@ -27,8 +27,9 @@ export default defineConfig({
         extends: true,
         test: { name: "vmre", include: ["packages/*/test/**/*.test.ts", "examples/*/test/**/*.test.ts"] }
       },
-      // The ChainVm client's suites again over vmre's own gRPC engine (H2Transport): against
-      // grpc-go, grpc-js and Connect servers, failures, hostile peers and large messages.
+      // The suites of both gRPC ends again over vmre's own engine (H2Transport, H2Handler): the
+      // ChainVm client against grpc-go, grpc-js and Connect servers, failures, hostile peers and
+      // large messages; the SDK's and rpcdb's servers under hostile input, grpc-js and Connect clients.
       {
         extends: true,
         test: {
@@ -41,7 +42,11 @@ export default defineConfig({
             "packages/runtime/test/ChainVmClient.test.ts",
             "packages/runtime/test/ChainVmClientFailures.test.ts",
             "packages/runtime/test/ClientHostile.test.ts",
-            "packages/runtime/test/ChainVmLarge.test.ts"
+            "packages/runtime/test/ChainVmLarge.test.ts",
+            "packages/plugin/test/**/*.test.ts",
+            "packages/rpcdb/test/**/*.test.ts",
+            "packages/transport/test/**/*.test.ts",
+            "examples/payload-chain/test/Rpc.test.ts"
           ]
         }
       }

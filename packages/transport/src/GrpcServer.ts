@@ -9,6 +9,8 @@ import type { ConnectRouter } from "@connectrpc/connect"
 import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node"
 import { Duration, Effect, Schema, type Scope } from "effect"
 import * as http2 from "node:http2"
+import { encodeGrpcMessage } from "./GrpcFrames.ts"
+import * as H2Handler from "./H2Handler.ts"
 import type * as net from "node:net"
 
 export class ServerListenError extends Schema.TaggedError<ServerListenError>()("ServerListenError", {
@@ -44,21 +46,15 @@ export interface GrpcServerOptions {
    * there only costs CPU.
    */
   readonly compression?: "identity" | "gzip"
+  /**
+   * The engine that serves the routes: `"connect"` (Connect's node adapter, the reference) or
+   * `"h2"`, vmre's engine on bare node:http2 (`H2Handler`; no compression). Default from
+   * `VMRE_GRPC_ENGINE`, else Connect's.
+   */
+  readonly engine?: "connect" | "h2" | undefined
 }
 
-/**
- * gRPC's percent-encoding of `grpc-message`: bytes outside printable ASCII, and `%`, as
- * `%XX` of their UTF-8 encoding.
- */
-export const encodeGrpcMessage = (message: string): string => {
-  let out = ""
-  for (const byte of new TextEncoder().encode(message)) {
-    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ?
-      String.fromCharCode(byte) :
-      `%${byte.toString(16).toUpperCase().padStart(2, "0")}`
-  }
-  return out
-}
+export { encodeGrpcMessage } from "./GrpcFrames.ts"
 
 /**
  * What gRPC servers (grpc-go, C-core) answer for a service or method they do not serve:
@@ -111,23 +107,27 @@ export const serve = (
         // and ending one (FIN) leaves it half-open for as long as the peer likes.
         const sockets = new Set<net.Socket>()
         const services = new Set<string>()
-        const server = http2.createServer(
-          {
-            settings: http2Settings,
-            // Go clients ping idle connections every 30 s; node's http2 answers pings itself and
-            // has no too_many_pings policy, so nothing to configure beyond not limiting them.
-            maxSessionInvalidFrames: 1_000,
-            unknownProtocolTimeout: 5_000
-          },
-          connectNodeAdapter({
-            routes: (router) => {
-              routes(router)
-              for (const handler of router.handlers) services.add(handler.service.typeName)
-            },
-            fallback: unimplemented(services),
-            acceptCompression: options.compression === "gzip" ? [compressionGzip] : []
-          })
-        )
+        const serverOptions: http2.ServerOptions = {
+          settings: http2Settings,
+          // Go clients ping idle connections every 30 s; node's http2 answers pings itself and
+          // has no too_many_pings policy, so nothing to configure beyond not limiting them.
+          maxSessionInvalidFrames: 1_000,
+          unknownProtocolTimeout: 5_000
+        }
+        const engine = options.compression === "gzip" ? "connect" : options.engine ?? (process.env["VMRE_GRPC_ENGINE"] === "h2" ? "h2" : "connect")
+        const server = engine === "h2" ?
+          http2.createServer(serverOptions).on("stream", H2Handler.make(H2Handler.collect(routes))) :
+          http2.createServer(
+            serverOptions,
+            connectNodeAdapter({
+              routes: (router) => {
+                routes(router)
+                for (const handler of router.handlers) services.add(handler.service.typeName)
+              },
+              fallback: unimplemented(services),
+              acceptCompression: options.compression === "gzip" ? [compressionGzip] : []
+            })
+          )
         server.on("connection", (socket: net.Socket) => {
           sockets.add(socket)
           const silent = setTimeout(() => {

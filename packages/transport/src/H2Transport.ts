@@ -16,7 +16,7 @@
  *
  * Connect's transport (`GrpcClient.transport`) stays the reference and the default.
  */
-import { create, type DescMessage, fromBinary, type MessageInitShape, toBinary } from "@bufbuild/protobuf"
+import { create, type DescMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf"
 import {
   Code,
   ConnectError,
@@ -27,6 +27,7 @@ import {
 import { requestHeader, validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc"
 import type { DescMethodStreaming, DescMethodUnary } from "@bufbuild/protobuf"
 import * as http2 from "node:http2"
+import { decode, FrameReader, frame } from "./GrpcFrames.ts"
 
 export interface H2TransportOptions {
   /** Largest message accepted from the server (default 4 GiB - 1, as Connect's ceiling). */
@@ -51,81 +52,6 @@ export interface H2Transport {
 }
 
 const { NGHTTP2_CANCEL } = http2.constants
-
-const frame = (payload: Uint8Array): Buffer => {
-  const out = Buffer.allocUnsafe(5 + payload.length)
-  out[0] = 0
-  out.writeUInt32BE(payload.length, 1)
-  out.set(payload, 5)
-  return out
-}
-
-/**
- * Splits length-prefixed messages out of the response's chunks. Chunks are kept as they come
- * and joined once per message (joining on every chunk would copy a large message over and over).
- */
-class FrameReader {
-  private chunks: Array<Buffer> = []
-  private size = 0
-  private readonly readMaxBytes: number
-  constructor(readMaxBytes: number) {
-    this.readMaxBytes = readMaxBytes
-  }
-  push(chunk: Buffer): Array<Uint8Array> {
-    this.chunks.push(chunk)
-    this.size += chunk.length
-    const messages: Array<Uint8Array> = []
-    while (this.size >= 5) {
-      const head = this.chunks[0]!.length >= 5 ? this.chunks[0]! : this.take(5, false)
-      const flags = head[0]!
-      const length = head.readUInt32BE(1)
-      if (length > this.readMaxBytes) {
-        throw new ConnectError(`message size ${length} is larger than configured readMaxBytes ${this.readMaxBytes}`, Code.ResourceExhausted)
-      }
-      if (this.size < 5 + length) break
-      if ((flags & 0b1) !== 0) throw new ConnectError("received a compressed message, but no compression was negotiated", Code.Internal)
-      const frame = this.take(5 + length, true)
-      // A plain Uint8Array view (no copy): decoded bytes fields are then plain Uint8Arrays, as
-      // Connect's, not Buffers.
-      messages.push(new Uint8Array(frame.buffer, frame.byteOffset + 5, length))
-    }
-    return messages
-  }
-  /** The first `n` bytes as one buffer (removed when `consume`). */
-  private take(n: number, consume: boolean): Buffer {
-    const first = this.chunks[0]!
-    let out: Buffer
-    if (first.length >= n) out = first.subarray(0, n)
-    else {
-      out = Buffer.allocUnsafe(n)
-      let filled = 0
-      for (const chunk of this.chunks) {
-        const part = chunk.subarray(0, Math.min(chunk.length, n - filled))
-        out.set(part, filled)
-        filled += part.length
-        if (filled === n) break
-      }
-    }
-    if (consume) {
-      let left = n
-      while (left > 0) {
-        const chunk = this.chunks[0]!
-        if (chunk.length <= left) {
-          this.chunks.shift()
-          left -= chunk.length
-        } else {
-          this.chunks[0] = chunk.subarray(left)
-          left = 0
-        }
-      }
-      this.size -= n
-    }
-    return out
-  }
-  get pending(): number {
-    return this.size
-  }
-}
 
 const toWebHeaders = (headers: http2.IncomingHttpHeaders): Headers => {
   const out = new Headers()
@@ -342,7 +268,7 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
         service: method.parent,
         method,
         header: responseHeader,
-        message: fromBinary(method.output, message),
+        message: decode(method.output, message),
         trailer
       }
     },
@@ -362,7 +288,7 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
       if (headerError !== undefined) throw headerError
       const trailer = new Headers()
       const message = (async function*() {
-        for await (const received of call.messages) yield fromBinary(method.output, received)
+        for await (const received of call.messages) yield decode(method.output, received)
         const ended = foundStatus ? responseHeader : await call.end
         ended.forEach((value, key) => trailer.set(key, value))
         validateTrailer(trailer, responseHeader)

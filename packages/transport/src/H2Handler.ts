@@ -1,0 +1,244 @@
+/**
+ * The server half of vmre's gRPC engine: Connect service implementations (the same
+ * `router.service(desc, impl)` registrations, handlers and `HandlerContext`) served straight from
+ * node:http2 streams, without Connect's universal request/response machinery, which the bench
+ * profiles as most of a call's server CPU.
+ *
+ * gRPC over h2c as grpc-go serves it: POST with `application/grpc[+proto]` (415 otherwise, 405
+ * for another method); length-prefixed messages; `grpc-timeout` (the handler's signal aborts at
+ * the deadline and the call ends DeadlineExceeded); the client's RST_STREAM aborts the handler;
+ * errors as trailers-only responses when nothing was sent, with `grpc-status-details-bin`
+ * (written by Connect's own `setTrailerStatus`); unknown services and methods UNIMPLEMENTED;
+ * a received-message limit (ResourceExhausted); unary and streaming methods. No compression
+ * (a compressed request is refused, UNIMPLEMENTED, as the Go nodes send none).
+ */
+import { create, type DescMessage, type DescMethod, type DescService, isMessage, toBinary } from "@bufbuild/protobuf"
+import { Code, ConnectError, type ConnectRouter, createHandlerContext, type ServiceImpl } from "@connectrpc/connect"
+import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc"
+import * as http2 from "node:http2"
+import { decode, encodeGrpcMessage, FrameReader, frame } from "./GrpcFrames.ts"
+
+interface Route {
+  readonly service: DescService
+  readonly method: DescMethod
+  readonly impl: (...args: Array<unknown>) => unknown
+}
+
+/** The services a routes function registers, collected for the engine (it never serves HTTP itself). */
+export const collect = (routes: (router: ConnectRouter) => void): Map<string, Route> => {
+  const found = new Map<string, Route>()
+  const router = {
+    handlers: [] as Array<{ service: DescService }>,
+    service(service: DescService, impl: Partial<ServiceImpl<DescService>>) {
+      for (const method of service.methods) {
+        const fn = (impl as Record<string, unknown>)[method.localName]
+        if (typeof fn === "function") found.set(`/${service.typeName}/${method.name}`, { service, method, impl: fn.bind(impl) as Route["impl"] })
+      }
+      router.handlers.push({ service })
+      return router
+    },
+    rpc() {
+      throw new Error("the h2 engine serves services registered with router.service")
+    }
+  }
+  routes(router as unknown as ConnectRouter)
+  return found
+}
+
+const trailerHeaders = (error: ConnectError | undefined, extra?: Headers): http2.OutgoingHttpHeaders => {
+  const out: http2.OutgoingHttpHeaders = {}
+  extra?.forEach((value, key) => (out[key] = value))
+  setTrailerStatus(new Headers(), error).forEach((value, key) => (out[key] = value))
+  // grpc-message as grpc-go writes it (Connect's encoding escapes more than gRPC asks).
+  if (error !== undefined) out["grpc-message"] = encodeGrpcMessage(error.rawMessage)
+  return out
+}
+
+const webHeaders = (headers: http2.IncomingHttpHeaders): Headers => {
+  const out = new Headers()
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.startsWith(":") || value === undefined) continue
+    if (Array.isArray(value)) for (const v of value) out.append(key, v)
+    else out.append(key, String(value))
+  }
+  return out
+}
+
+export interface HandlerOptions {
+  /** Largest request message accepted (default 4 GiB - 1). */
+  readonly readMaxBytes?: number | undefined
+}
+
+/** A `stream` listener for an http2 server that serves `routes`. */
+export const make = (routes: Map<string, Route>, options: HandlerOptions = {}) => {
+  const readMaxBytes = options.readMaxBytes ?? 0xffffffff
+  const services = new Set([...routes.values()].map((r) => r.service.typeName))
+
+  return (stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void => {
+    stream.on("error", () => {})
+    const path = headers[":path"] ?? ""
+    const fail = (error: ConnectError) => {
+      if (stream.destroyed || stream.closed) return
+      if (!stream.headersSent) {
+        stream.respond({ ":status": 200, "content-type": "application/grpc", ...trailerHeaders(error) }, { endStream: true })
+      } else {
+        try {
+          stream.sendTrailers(trailerHeaders(error))
+        } catch {
+          stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR)
+        }
+      }
+    }
+    if (headers[":method"] !== "POST") {
+      stream.respond({ ":status": 405, allow: "POST" }, { endStream: true })
+      return void stream.resume()
+    }
+    if (!/^application\/grpc(\+proto)?(;|$)/.test(String(headers["content-type"] ?? ""))) {
+      stream.respond({ ":status": 415, "accept-post": "application/grpc, application/grpc+proto" }, { endStream: true })
+      return void stream.resume()
+    }
+    const route = routes.get(path)
+    if (route === undefined) {
+      const [service = "", method = ""] = path.replace(/^\//, "").split("/")
+      stream.resume()
+      return fail(new ConnectError(services.has(service) ? `unknown method ${method} for service ${service}` : `unknown service ${service}`, Code.Unimplemented))
+    }
+    const encoding = headers["grpc-encoding"]
+    if (encoding !== undefined && encoding !== "identity") {
+      stream.resume()
+      return fail(new ConnectError(`unsupported compression ${encoding}`, Code.Unimplemented))
+    }
+    const timeout = parseTimeout((headers["grpc-timeout"] as string | undefined) ?? null, 0xffffffff)
+    if (timeout.error !== undefined) {
+      stream.resume()
+      return fail(timeout.error)
+    }
+    const cancelled = new AbortController()
+    const context = createHandlerContext({
+      service: route.service,
+      method: route.method,
+      protocolName: "grpc",
+      requestMethod: "POST",
+      url: path,
+      ...(timeout.timeoutMs === undefined ? {} : { timeoutMs: timeout.timeoutMs }),
+      requestSignal: cancelled.signal,
+      requestHeader: webHeaders(headers)
+    })
+    let finished = false
+    // The client reset the stream (or went away): the handler's signal aborts.
+    stream.once("close", () => {
+      if (!finished) cancelled.abort(new ConnectError("the client cancelled the call", Code.Canceled))
+      context.abort()
+    })
+
+    const requests = readMessages(stream, route.method.input, readMaxBytes)
+    const run = async () => {
+      const kind = route.method.methodKind
+      if (kind === "unary" || kind === "server_streaming") {
+        let input: unknown
+        for await (const message of requests) {
+          if (input !== undefined) throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented)
+          input = message
+        }
+        if (input === undefined) throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented)
+        if (kind === "unary") {
+          const answer = await route.impl(input, context)
+          return [answer]
+        }
+        return route.impl(input, context) as AsyncIterable<unknown>
+      }
+      const answer = route.impl(requests, context)
+      return kind === "client_streaming" ? [await answer] : answer as AsyncIterable<unknown>
+    }
+    // The deadline ends the call whatever the handler does.
+    const deadline = new Promise<never>((_, reject) => {
+      const onAbort = () => reject(ConnectError.from(context.signal.reason, Code.DeadlineExceeded))
+      if (context.signal.aborted) onAbort()
+      else context.signal.addEventListener("abort", onAbort, { once: true })
+    })
+    deadline.catch(() => {})
+    void Promise.race([run(), deadline]).then(async (answers) => {
+      const output = route.method.output as DescMessage
+      for await (const answer of answers as AsyncIterable<unknown>) {
+        if (context.signal.aborted) throw ConnectError.from(context.signal.reason, Code.Canceled)
+        const message = isMessage(answer, output) ? answer : create(output, answer as never)
+        const bytes = frame(toBinary(output, message))
+        if (!stream.headersSent) {
+          const out: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": "application/grpc+proto" }
+          context.responseHeader.forEach((value, key) => (out[key] = value))
+          stream.respond(out, { waitForTrailers: true })
+        }
+        if (!stream.write(bytes)) await new Promise((resolve) => stream.once("drain", resolve))
+      }
+      finished = true
+      if (stream.destroyed || stream.closed) return
+      if (!stream.headersSent) {
+        // No message (a stream of none): trailers-only with OK.
+        stream.respond({ ":status": 200, "content-type": "application/grpc+proto", ...trailerHeaders(undefined, context.responseTrailer) }, { endStream: true })
+        return
+      }
+      stream.once("wantTrailers", () => stream.sendTrailers(trailerHeaders(undefined, context.responseTrailer)))
+      stream.end()
+    }).catch((error: unknown) => {
+      finished = true
+      const e = ConnectError.from(error)
+      e.metadata.forEach((value, key) => context.responseTrailer.set(key, value))
+      if (stream.headersSent && !stream.destroyed) {
+        stream.once("wantTrailers", () => stream.sendTrailers(trailerHeaders(e, context.responseTrailer)))
+        stream.end()
+      } else fail(e)
+      stream.resume()
+    })
+  }
+}
+
+/**
+ * The request's messages as they arrive, decoded; a message over `readMaxBytes` fails with
+ * ResourceExhausted. Read from the stream's events, not its async iterator: leaving that
+ * iterator early (a bad message) would destroy the stream before the error can be answered.
+ */
+const readMessages = (stream: http2.ServerHttp2Stream, input: DescMessage, readMaxBytes: number): AsyncIterable<unknown> => ({
+  [Symbol.asyncIterator]: async function*() {
+    const reader = new FrameReader(readMaxBytes)
+    const queue: Array<Uint8Array> = []
+    let ended = false
+    let failure: unknown
+    let wake: (() => void) | undefined
+    const onData = (chunk: Buffer) => {
+      try {
+        queue.push(...reader.push(chunk))
+      } catch (error) {
+        failure ??= error
+      }
+      wake?.()
+    }
+    const onEnd = () => {
+      ended = true
+      wake?.()
+    }
+    stream.on("data", onData)
+    stream.once("end", onEnd)
+    stream.once("close", onEnd)
+    try {
+      while (true) {
+        if (queue.length > 0) {
+          yield decode(input, queue.shift()!)
+          continue
+        }
+        if (failure !== undefined) throw failure
+        if (ended) {
+          if (reader.pending > 0) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument)
+          return
+        }
+        await new Promise<void>((resolve) => (wake = resolve))
+        wake = undefined
+      }
+    } finally {
+      stream.off("data", onData)
+      stream.off("end", onEnd)
+      stream.off("close", onEnd)
+      // The rest of the body is not wanted: reading it lets the client finish sending.
+      stream.resume()
+    }
+  }
+})
