@@ -50,6 +50,8 @@ const genesisBlock = await rt.runPromise(Scope.provide(initializeWithMemoryDb(ts
 extra.entry = entryOf(tsVm.vm.pid)
 notes.push(`plugin entry (TS example VM): ${String(extra.entry)}`)
 const goVm = await launch(rt, { path: goPlugin, name: "go-plugin" })
+// The same TS VM served by vmre's own gRPC engine (H2Handler) instead of Connect's adapter.
+const tsVmH2 = await launch(rt, { path: payloadChainBin, name: "payload-chain-h2", env: { VMRE_GRPC_ENGINE: "h2" } })
 
 // Bare Node servers of Version (no SDK), to see the floor of a Node gRPC server.
 const bareServer = (kind: "connect" | "grpcjs") =>
@@ -115,6 +117,7 @@ const grpcJsClient = (address: string) => {
 const tsConnect = connectClient(tsVm.vm.vmAddr)
 const goConnect = connectClient(goVm.vm.vmAddr)
 const tsGrpcJs = grpcJsClient(tsVm.vm.vmAddr)
+const tsH2GrpcJs = grpcJsClient(tsVmH2.vm.vmAddr)
 const tsMemTransport = connectTransport(tsVm.vm.vmAddr, 1024)
 const tsTypedMem = ChainVm.fromTransport(tsMemTransport.transport)
 // A second default typed client, for the cells that are expected to fail (so that a burst of
@@ -130,6 +133,7 @@ const goTransport = connectTransport(goVm.vm.vmAddr)
 const goNoReady = ChainVm.fromTransport(goTransport.transport)
 // The same typed client over vmre's gRPC engine on bare node:http2 (engine: "h2").
 const tsH2 = await rt.runPromise(Scope.provide(ChainVm.make({ address: tsVm.vm.vmAddr, process: tsVm.vm, engine: "h2" }), probeScope))
+const tsH2Both = await rt.runPromise(Scope.provide(ChainVm.make({ address: tsVmH2.vm.vmAddr, process: tsVmH2.vm, engine: "h2" }), probeScope))
 const goH2 = await rt.runPromise(Scope.provide(ChainVm.make({ address: goVm.vm.vmAddr, process: goVm.vm, engine: "h2" }), probeScope))
 const goRaw = createClient(pb.VM, goTransport.transport)
 const goEffectMin = () =>
@@ -247,6 +251,8 @@ for (const warm of [
 for (const c of [1, 16, 64]) {
   await cell(`unary.ts.typed.Version.c${c}`, `typed client → TS VM, Version`, c, () => typedLoad(() => ts.version(), load(c)))
   await cell(`unary.ts.typedH2.Version.c${c}`, `  typed client over the h2 engine → TS VM, Version`, c, () => typedLoad(() => tsH2.version(), load(c)))
+  await cell(`unary.tsH2.typedH2.Version.c${c}`, `  typed client over the h2 engine → TS VM served by the h2 engine, Version`, c, () => typedLoad(() => tsH2Both.version(), load(c)))
+  await cell(`unary.tsH2.grpcjs.Version.c${c}`, `  grpc-js → TS VM served by the h2 engine, Version`, c, () => runPromiseLoad(() => tsH2GrpcJs.version(), load(c)))
   if (c < 64) await cell(`unary.ts.connect.Version.c${c}`, `bare Connect → TS VM, Version`, c, () => runPromiseLoad(() => tsConnect.client.version({}), load(c)))
   await cell(`unary.ts.grpcjs.Version.c${c}`, `grpc-js → TS VM, Version`, c, () => runPromiseLoad(() => tsGrpcJs.version(), load(c)))
 }
@@ -319,6 +325,7 @@ if (only === undefined || "unary.goHost".includes(only)) {
 tsConnect.close()
 goConnect.close()
 tsGrpcJs.close()
+tsH2GrpcJs.close()
 tsMemTransport.close()
 goTransport.close()
 bareConnectGrpcJs.close()
@@ -329,6 +336,7 @@ goGrpcJs.close()
 await rt.runPromise(Scope.close(probeScope, Exit.void))
 await goVm.close()
 await tsVm.close()
+await tsVmH2.close()
 await rt.runPromise(Scope.close(scope, Exit.void))
 await rt.dispose()
 
