@@ -73,6 +73,11 @@ export interface ClientParts {
   readonly lastConnectError?: (() => string | undefined) | undefined
   /** The plugin process serving the VM: calls race its exit. */
   readonly process: VmProcessHandle | undefined
+  /**
+   * Aborted when `process` exits (kept by the client's owner): a call in flight is aborted with
+   * it, which is cheaper than racing every call against the exit with fibers of its own.
+   */
+  readonly exited?: AbortSignal | undefined
   readonly isClosed: () => boolean
 }
 
@@ -123,6 +128,7 @@ export interface Caller {
 
 export const makeCaller = (parts: ClientParts): Caller => {
   const { process } = parts
+  const exitedSignal = parts.exited
   const raw: Client<typeof pb.VM> = createClient(pb.VM, parts.transport)
   const defaultTimeout = parts.options.callTimeout === undefined ?
     DEFAULT_CALL_TIMEOUT :
@@ -194,8 +200,10 @@ export const makeCaller = (parts: ClientParts): Caller => {
       const timed: Effect.Effect<A, VmUnavailable | VmCallFailed> = Effect.andThen(
         waited,
         Effect.tryPromise({
-          try: (signal) =>
-            send(deadline === undefined ? { signal } : { signal, timeoutMs: Math.max(1, deadline - Date.now()) }),
+          try: (own) => {
+            const signal = exitedSignal === undefined ? own : AbortSignal.any([own, exitedSignal])
+            return send(deadline === undefined ? { signal } : { signal, timeoutMs: Math.max(1, deadline - Date.now()) })
+          },
           catch: (error) => classify(method, error)
         })
       )
@@ -212,7 +220,8 @@ export const makeCaller = (parts: ClientParts): Caller => {
                 Option.isSome(exit) ? exited(method, process, exit.value) : Effect.fail(error)
             ))
         )
-        return yield* Effect.raceFirst(
+        // With the exit signal, the exit aborts the call (then sorted above as VmProcessExited).
+        return yield* exitedSignal !== undefined ? guarded : Effect.raceFirst(
           guarded,
           Effect.flatMap(process.exit, (exit) => exited(method, process, exit))
         )

@@ -63,6 +63,17 @@ const make = Effect.fnUntraced(function*(options: ConnectOptions) {
   // VM reported it at its handshake and nothing listens there (after `refusedGrace`).
   let everConnected = false
   let lastError: string | undefined
+  // One fiber per client watches the process: its exit aborts calls in flight and ends waits.
+  const exited = new AbortController()
+  if (options.process !== undefined) {
+    yield* Effect.forkScoped(Effect.andThen(options.process.exit, Effect.sync(() => exited.abort(new Error("the vm process exited")))))
+  }
+  const processExited = Effect.callback<void>((resume) => {
+    if (exited.signal.aborted) return resume(Effect.void)
+    const onAbort = () => resume(Effect.void)
+    exited.signal.addEventListener("abort", onAbort, { once: true })
+    return Effect.sync(() => exited.signal.removeEventListener("abort", onAbort))
+  })
   const refusedGraceMillis = Duration.toMillis(Duration.fromInputUnsafe(options.refusedGrace ?? Duration.seconds(1)))
   const ready = Effect.gen(function*() {
     // The common case, a live connection, costs no promise.
@@ -74,6 +85,7 @@ const make = Effect.fnUntraced(function*(options: ConnectOptions) {
     let delay = 10
     const began = Date.now()
     while ((yield* Effect.promise(() => conn.sessionManager.connect())) === "error") {
+      if (exited.signal.aborted) return yield* Effect.fail("the vm process exited")
       const error = conn.sessionManager.error()
       lastError = error instanceof Error ? error.message : String(error)
       const refused = (error as NodeJS.ErrnoException | undefined)?.code === "ECONNREFUSED" || /ECONNREFUSED/.test(lastError)
@@ -83,7 +95,8 @@ const make = Effect.fnUntraced(function*(options: ConnectOptions) {
             `accepts connections there (${lastError})`
         )
       }
-      yield* Effect.sleep(Duration.millis(delay))
+      // The backoff ends early when the process exits (only this rare path races).
+      yield* Effect.raceFirst(Effect.sleep(Duration.millis(delay)), processExited)
       delay = Math.min(delay * 2, 1_000)
     }
     everConnected = true
@@ -95,6 +108,7 @@ const make = Effect.fnUntraced(function*(options: ConnectOptions) {
     ready,
     lastConnectError: () => lastError,
     process: options.process,
+    ...(options.process === undefined ? {} : { exited: exited.signal }),
     isClosed: conn.isClosed
   })
 })
