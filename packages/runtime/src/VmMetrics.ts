@@ -13,7 +13,7 @@
 import { Context, Duration, Effect, Layer, Option, Schema, type Scope } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import * as fs from "node:fs"
-import * as http from "node:http"
+import { HttpListener } from "@vmre/transport"
 import type { MetricFamily } from "./chainvm/Values.ts"
 import * as PrometheusText from "./PrometheusText.ts"
 
@@ -71,7 +71,7 @@ export const processStats = (pid: number): { cpuSeconds: number; residentBytes: 
   }
 }
 
-const gauge = (name: string, help: string, type: "gauge" | "counter", samples: ReadonlyArray<{ labels: Record<string, string>; value: number }>): MetricFamily => ({
+const family = (name: string, help: string, type: "gauge" | "counter", samples: ReadonlyArray<{ labels: Record<string, string>; value: number }>): MetricFamily => ({
   name,
   help,
   type,
@@ -97,37 +97,25 @@ export class VmMetrics extends Context.Service<VmMetrics, {
       VmMetrics,
       Effect.gen(function*() {
         const metrics = make(options)
-        const host = options.host ?? "127.0.0.1"
         const run = yield* Effect.context<never>()
-        const server = yield* Effect.acquireRelease(
-          Effect.callback<http.Server, MetricsListenError>((resume) => {
-            const server = http.createServer((req, res) => {
-              if ((req.url ?? "/").split("?")[0] !== "/metrics") {
-                res.writeHead(404, { "content-type": "text/plain; charset=utf-8" })
-                return void res.end("404 page not found: metrics are at /metrics\n")
-              }
-              Effect.runPromiseWith(run)(metrics.scrape).then(
-                (text) => {
-                  res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" })
-                  res.end(text)
-                },
-                (error: unknown) => {
-                  res.writeHead(500, { "content-type": "text/plain; charset=utf-8" })
-                  res.end(`${String(error)}\n`)
-                }
-              )
-            })
-            server.once("error", (error) => resume(Effect.fail(new MetricsListenError({ host, port: options.port ?? 0, reason: error.message }))))
-            server.listen(options.port ?? 0, host, () => resume(Effect.succeed(server)))
-          }),
-          (server) =>
-            Effect.callback<void>((resume) => {
-              server.close(() => resume(Effect.void))
-              server.closeAllConnections()
-            })
-        )
-        const port = (server.address() as { port: number }).port
-        return { ...metrics, url: `http://${host.includes(":") ? `[${host}]` : host}:${port}/metrics` }
+        const address = { host: options.host ?? "127.0.0.1", port: options.port ?? 0 }
+        const { url } = yield* HttpListener.listen((req, res) => {
+          if ((req.url ?? "/").split("?")[0] !== "/metrics") {
+            res.writeHead(404, { "content-type": "text/plain; charset=utf-8" })
+            return void res.end("404 page not found: metrics are at /metrics\n")
+          }
+          Effect.runPromiseWith(run)(metrics.scrape).then(
+            (text) => {
+              res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" })
+              res.end(text)
+            },
+            (error: unknown) => {
+              res.writeHead(500, { "content-type": "text/plain; charset=utf-8" })
+              res.end(`${String(error)}\n`)
+            }
+          )
+        }, address).pipe(Effect.mapError((reason) => new MetricsListenError({ ...address, reason })))
+        return { ...metrics, url: `${url}/metrics` }
       })
     )
 }
@@ -155,16 +143,16 @@ const make = (options: VmMetricsOptions) => {
     const stats = running.map((source) => ({ source, stats: processStats(source.pid) }))
     const label = (source: VmMetricsSource) => ({ chain: source.name, pid: String(source.pid) })
     const processFamilies: Array<MetricFamily> = [
-      gauge("vmre_vm_up", "1 while the VM's process runs", "gauge", stats.map(({ source, stats }) => ({ labels: label(source), value: stats === undefined ? 0 : 1 }))),
-      gauge("vmre_vm_gather_up", "1 if the VM answered Gather within the bound in this scrape", "gauge", running.map((source, i) => ({
+      family("vmre_vm_up", "1 while the VM's process runs", "gauge", stats.map(({ source, stats }) => ({ labels: label(source), value: stats === undefined ? 0 : 1 }))),
+      family("vmre_vm_gather_up", "1 if the VM answered Gather within the bound in this scrape", "gauge", running.map((source, i) => ({
         labels: label(source),
         value: gathered[i] === undefined ? 0 : 1
       }))),
-      gauge("vmre_vm_cpu_seconds_total", "User and system CPU time of the VM's process", "counter", stats.flatMap(({ source, stats }) =>
+      family("vmre_vm_cpu_seconds_total", "User and system CPU time of the VM's process", "counter", stats.flatMap(({ source, stats }) =>
         stats === undefined ? [] : [{ labels: label(source), value: stats.cpuSeconds }])),
-      gauge("vmre_vm_resident_memory_bytes", "Resident memory of the VM's process", "gauge", stats.flatMap(({ source, stats }) =>
+      family("vmre_vm_resident_memory_bytes", "Resident memory of the VM's process", "gauge", stats.flatMap(({ source, stats }) =>
         stats === undefined ? [] : [{ labels: label(source), value: stats.residentBytes }])),
-      gauge("vmre_vm_open_fds", "Open file descriptors of the VM's process", "gauge", stats.flatMap(({ source, stats }) =>
+      family("vmre_vm_open_fds", "Open file descriptors of the VM's process", "gauge", stats.flatMap(({ source, stats }) =>
         stats === undefined || Number.isNaN(stats.openFds) ? [] : [{ labels: label(source), value: stats.openFds }]))
     ]
     const { text } = PrometheusText.format([

@@ -1,9 +1,22 @@
 /**
- * gRPC's length-prefixed messages on an HTTP/2 stream, shared by both halves of vmre's engine
- * (H2Transport, H2Handler): 1 byte of flags (bit 0: compressed), 4 bytes of length, the message.
+ * What both halves of vmre's engine (H2Transport, H2Handler) share about a gRPC stream: its
+ * length-prefixed messages (1 byte of flags, bit 0 compressed; 4 bytes of length; the message),
+ * their decoding, its metadata as Web `Headers`, and the `grpc-message` encoding.
  */
 import { type DescMessage, fromBinary, type MessageShape } from "@bufbuild/protobuf"
 import { Code, ConnectError } from "@connectrpc/connect"
+import type * as http2 from "node:http2"
+
+/** An HTTP/2 header block's metadata as Web `Headers` (pseudo-headers left out). */
+export const webHeaders = (headers: http2.IncomingHttpHeaders): Headers => {
+  const out = new Headers()
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.startsWith(":") || value === undefined) continue
+    if (Array.isArray(value)) for (const v of value) out.append(key, v)
+    else out.append(key, String(value))
+  }
+  return out
+}
 
 /** A message from its bytes; bytes that are not one fail as Connect reports it (INTERNAL, "parse binary: …"). */
 export const decode = <Desc extends DescMessage>(schema: Desc, bytes: Uint8Array): MessageShape<Desc> => {

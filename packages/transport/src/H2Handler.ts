@@ -16,7 +16,7 @@ import { create, type DescMessage, type DescMethod, type DescService, isMessage,
 import { Code, ConnectError, type ConnectRouter, createHandlerContext, type ServiceImpl } from "@connectrpc/connect"
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc"
 import * as http2 from "node:http2"
-import { decode, encodeGrpcMessage, FrameReader, frame } from "./GrpcFrames.ts"
+import { decode, encodeGrpcMessage, frame, FrameReader, webHeaders } from "./GrpcFrames.ts"
 
 interface Route {
   readonly service: DescService
@@ -51,16 +51,6 @@ const trailerHeaders = (error: ConnectError | undefined, extra?: Headers): http2
   setTrailerStatus(new Headers(), error).forEach((value, key) => (out[key] = value))
   // grpc-message as grpc-go writes it (Connect's encoding escapes more than gRPC asks).
   if (error !== undefined) out["grpc-message"] = encodeGrpcMessage(error.rawMessage)
-  return out
-}
-
-const webHeaders = (headers: http2.IncomingHttpHeaders): Headers => {
-  const out = new Headers()
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.startsWith(":") || value === undefined) continue
-    if (Array.isArray(value)) for (const v of value) out.append(key, v)
-    else out.append(key, String(value))
-  }
   return out
 }
 

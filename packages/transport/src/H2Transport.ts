@@ -27,7 +27,7 @@ import {
 import { requestHeader, validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc"
 import type { DescMethodStreaming, DescMethodUnary } from "@bufbuild/protobuf"
 import * as http2 from "node:http2"
-import { decode, FrameReader, frame } from "./GrpcFrames.ts"
+import { decode, frame, FrameReader, webHeaders } from "./GrpcFrames.ts"
 
 export interface H2TransportOptions {
   /** Largest message accepted from the server (default 4 GiB - 1, as Connect's ceiling). */
@@ -52,16 +52,6 @@ export interface H2Transport {
 }
 
 const { NGHTTP2_CANCEL } = http2.constants
-
-const toWebHeaders = (headers: http2.IncomingHttpHeaders): Headers => {
-  const out = new Headers()
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.startsWith(":") || value === undefined) continue
-    if (Array.isArray(value)) for (const v of value) out.append(key, v)
-    else out.append(key, String(value))
-  }
-  return out
-}
 
 /** One call's HTTP/2 stream: its response head, its messages as they arrive, its end. */
 interface Exchange {
@@ -171,14 +161,14 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
     }
 
     const head = new Promise<{ status: number; header: Headers }>((resolve, reject) => {
-      stream.once("response", (h) => resolve({ status: Number(h[":status"]), header: toWebHeaders(h) }))
+      stream.once("response", (h) => resolve({ status: Number(h[":status"]), header: webHeaders(h) }))
       stream.once("error", (error) => reject(ConnectError.from(error, Code.Unavailable)))
       stream.once("close", () => reject(new ConnectError(`the stream closed before a response (code ${stream.rstCode})`, Code.Unavailable)))
       failed.catch(reject)
     })
     head.catch(() => {})
     let trailers: Headers = new Headers()
-    stream.once("trailers", (t) => (trailers = toWebHeaders(t)))
+    stream.once("trailers", (t) => (trailers = webHeaders(t)))
     const end = new Promise<Headers>((resolve, reject) => {
       stream.once("end", () => resolve(trailers))
       stream.once("close", () => {

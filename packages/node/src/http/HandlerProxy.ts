@@ -119,7 +119,7 @@ export const make = (
           throw error
         })
         if (res.destroyed) return
-        replaceHeaders(res, answer.headers)
+        RequestServer.replaceHeaders(res, answer.headers)
         res.writeHead(HttpWire.validStatus(answer.code))
         res.end(answer.body)
       } catch (error) {
@@ -158,7 +158,7 @@ export const make = (
           }
         }, { signal: call.signal })
         if (!res.headersSent && !res.destroyed) {
-          replaceHeaders(res, answer.header)
+          RequestServer.replaceHeaders(res, answer.header)
           res.writeHead(200)
         }
         res.end()
@@ -174,5 +174,3 @@ export const make = (
 
     return (req, res) => (streams(req, options) ? streamed(req, res) : simple(req, res))
   })
-
-const { replaceHeaders } = RequestServer

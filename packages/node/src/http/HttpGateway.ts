@@ -12,8 +12,9 @@
  * owns; `layerListen` also runs one.
  */
 import { Context, Effect, Layer, Schema, type Scope } from "effect"
-import * as http from "node:http"
+import type * as http from "node:http"
 import { Handshake } from "@vmre/runtime"
+import { HttpListener } from "@vmre/transport"
 import { Ids, HttpWire } from "@vmre/wire"
 import { NodeConfig, formatNodeId, devNodeId } from "../NodeConfig.ts"
 import * as NodeFlavour from "../NodeFlavour.ts"
@@ -87,7 +88,10 @@ export class HttpGateway extends Context.Service<HttpGateway, {
       HttpGateway,
       Effect.gen(function*() {
         const gateway = yield* make(options)
-        const url = yield* serveOn({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 }, gateway.handle)
+        const address = { host: options.host ?? "127.0.0.1", port: options.port ?? 0 }
+        const { url } = yield* HttpListener.listen(gateway.handle, address).pipe(
+          Effect.mapError((reason) => new GatewayListenError({ ...address, reason }))
+        )
         return { ...gateway, url }
       })
     )
@@ -190,24 +194,3 @@ const make = (options: GatewayOptions) =>
 
     return { handle, register }
   })
-
-const serveOn = (
-  listen: { readonly host: string; readonly port: number },
-  handle: (req: http.IncomingMessage, res: http.ServerResponse) => void
-) =>
-  Effect.acquireRelease(
-    Effect.callback<http.Server, GatewayListenError>((resume) => {
-      const server = http.createServer(handle)
-      server.once("error", (error) => resume(Effect.fail(new GatewayListenError({ ...listen, reason: error.message }))))
-      server.listen(listen.port, listen.host, () => resume(Effect.succeed(server)))
-    }),
-    (server) =>
-      Effect.callback<void>((resume) => {
-        server.close(() => resume(Effect.void))
-        server.closeAllConnections()
-      })
-  ).pipe(Effect.map((server) => {
-    const address = server.address() as { port: number }
-    const host = listen.host.includes(":") ? `[${listen.host}]` : listen.host
-    return `http://${host}:${address.port}`
-  }))
