@@ -84,6 +84,9 @@ export const devChainFlags = {
   )
 } as const
 
+const listenFailed = (error: { readonly message: string }) =>
+  Effect.andThen(tell(`vmre: ${error.message}`), new Reported({ code: ExitCode.usage }))
+
 interface DevChainInput {
   readonly genesis: Option.Option<string>
   readonly config: Option.Option<string>
@@ -220,10 +223,8 @@ const devChain = Effect.fn("devChain")(function*(input: DevChainInput, source: V
   yield* program.pipe(
     Effect.scoped,
     Effect.provide(nodeLayer),
-    Effect.catchTag("MetricsListenError", (error) =>
-      Effect.andThen(tell(`vmre: ${error.message}`), new Reported({ code: ExitCode.usage }))),
-    Effect.catchTag("GatewayListenError", (error) =>
-      Effect.andThen(tell(`vmre: ${error.message}`), new Reported({ code: ExitCode.usage }))),
+    // A taken --http or --metrics address is bad usage, said as such.
+    Effect.catchTags({ MetricsListenError: listenFailed, GatewayListenError: listenFailed }),
     Effect.catchTag("DatabaseFailure", (error) =>
       Effect.andThen(tell(`vmre: cannot open the database in ${dataRoot}: ${error.message}`), new Reported({ code: ExitCode.usage }))),
     withLogLevel(input.verbose ? "All" : "Warn"),
