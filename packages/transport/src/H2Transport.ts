@@ -24,10 +24,11 @@ import {
   type Transport,
   type UnaryResponse
 } from "@connectrpc/connect"
-import { requestHeader, validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc"
+import { validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc"
 import type { DescMethodStreaming, DescMethodUnary } from "@bufbuild/protobuf"
 import * as http2 from "node:http2"
 import { decode, frame, FrameReader, webHeaders } from "./GrpcFrames.ts"
+import { type HeadersInit, outgoingHeaders, type UnaryAnswer, unaryResponse } from "./H2Unary.ts"
 
 export interface H2TransportOptions {
   /** Largest message accepted from the server (default 4 GiB - 1, as Connect's ceiling). */
@@ -121,6 +122,85 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
     return s
   }
 
+  /** A new stream on the session (dialled if needed); calls in flight keep the process alive. */
+  const openStream = (outgoing: http2.OutgoingHttpHeaders): http2.ClientHttp2Stream => {
+    const s = connect()
+    const stream = s.request(outgoing, { endStream: false })
+    if (open++ === 0) s.ref()
+    stream.once("close", () => {
+      if (--open === 0 && !s.destroyed) s.unref()
+    })
+    return stream
+  }
+
+  /**
+   * One unary call as one promise over the stream's events: no async iterables, no Web
+   * `Headers` unless something is unusual (then Connect's own validation reads them), and no
+   * error objects made on the way to a success.
+   */
+  const unaryCall = (
+    path: string,
+    signal: AbortSignal | undefined,
+    timeoutMs: number | undefined,
+    header: HeadersInit | undefined,
+    request: Uint8Array
+  ): Promise<UnaryAnswer> =>
+    new Promise<UnaryAnswer>((resolve, reject) => {
+      let stream: http2.ClientHttp2Stream
+      try {
+        stream = openStream(outgoingHeaders(path, timeoutMs, header))
+      } catch (error) {
+        return reject(ConnectError.from(error, Code.Unavailable))
+      }
+      let settled = false
+      let head: http2.IncomingHttpHeaders | undefined
+      let trailer: http2.IncomingHttpHeaders | undefined
+      let message: Uint8Array | undefined
+      let extra = false
+      const reader = new FrameReader(readMaxBytes)
+      const settle = (error: ConnectError | undefined) => {
+        if (settled) return
+        settled = true
+        if (deadline !== undefined) clearTimeout(deadline)
+        signal?.removeEventListener("abort", onAbort)
+        if (error === undefined) return
+        if (!stream.destroyed) stream.close(NGHTTP2_CANCEL)
+        reject(error)
+      }
+      const onAbort = () => settle(ConnectError.from(signal!.reason, Code.Canceled))
+      // The deadline is enforced here too: the server may not.
+      const deadline = timeoutMs === undefined ? undefined :
+        setTimeout(() => settle(new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeoutMs)
+      if (signal?.aborted) return onAbort()
+      signal?.addEventListener("abort", onAbort, { once: true })
+      stream.on("response", (h) => (head = h))
+      stream.on("trailers", (t) => (trailer = t))
+      stream.on("data", (chunk: Buffer) => {
+        if (settled) return
+        try {
+          for (const m of reader.push(chunk)) {
+            if (message === undefined) message = m
+            else extra = true
+          }
+        } catch (error) {
+          settle(ConnectError.from(error))
+        }
+      })
+      stream.on("error", (error) => settle(ConnectError.from(error, Code.Unavailable)))
+      stream.on("close", () => {
+        if (settled) return
+        const code = stream.rstCode
+        if (code !== 0 && code !== undefined) {
+          return settle(new ConnectError(`stream reset by the server (code ${code})`, code === NGHTTP2_CANCEL ? Code.Canceled : Code.Unavailable))
+        }
+        if (head === undefined) return settle(new ConnectError(`the stream closed before a response (code ${code})`, Code.Unavailable))
+        if (reader.pending > 0) return settle(new ConnectError("the response ended inside a message", Code.Internal))
+        settle(undefined)
+        resolve({ head, trailer, message, extra })
+      })
+      stream.end(frame(request))
+    })
+
   const exchange = (
     path: string,
     signal: AbortSignal | undefined,
@@ -128,20 +208,13 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
     header: ConstructorParameters<typeof Headers>[0] | undefined,
     requests: AsyncIterable<Uint8Array> | Uint8Array
   ): Exchange => {
-    const headers = requestHeader(true, timeoutMs, header)
-    const outgoing: http2.OutgoingHttpHeaders = { ":method": "POST", ":path": path }
-    headers.forEach((value, key) => (outgoing[key] = value))
+    const outgoing = outgoingHeaders(path, timeoutMs, header)
     let fail: (error: ConnectError) => void = () => {}
     const failed = new Promise<never>((_, reject) => (fail = reject))
     failed.catch(() => {})
     let stream: http2.ClientHttp2Stream
     try {
-      const s = connect()
-      stream = s.request(outgoing, { endStream: false })
-      if (open++ === 0) s.ref()
-      stream.once("close", () => {
-        if (--open === 0 && !s.destroyed) s.unref()
-      })
+      stream = openStream(outgoing)
     } catch (error) {
       const e = ConnectError.from(error, Code.Unavailable)
       return { head: Promise.reject(e), messages: (async function*() { throw e })(), end: Promise.reject(e) }
@@ -241,26 +314,8 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
       input: MessageInitShape<I>
     ): Promise<UnaryResponse<I, O>> {
       const request = toBinary(method.input, create(method.input, input))
-      const call = exchange(`/${method.parent.typeName}/${method.name}`, signal, timeoutMs, header, request)
-      const { status, header: responseHeader } = await call.head
-      const { foundStatus, headerError } = validateResponse(status, responseHeader)
-      if (headerError !== undefined) throw headerError
-      let message: Uint8Array | undefined
-      for await (const received of call.messages) {
-        if (message !== undefined) throw new ConnectError("protocol error: received extra output message for unary method", Code.Unimplemented)
-        message = received
-      }
-      const trailer = foundStatus ? responseHeader : await call.end
-      validateTrailer(trailer, responseHeader)
-      if (message === undefined) throw new ConnectError("protocol error: missing output message for unary method", Code.Unimplemented)
-      return {
-        stream: false,
-        service: method.parent,
-        method,
-        header: responseHeader,
-        message: decode(method.output, message),
-        trailer
-      }
+      const answer = await unaryCall(`/${method.parent.typeName}/${method.name}`, signal, timeoutMs, header, request)
+      return unaryResponse(method, answer)
     },
     async stream<I extends DescMessage, O extends DescMessage>(
       method: DescMethodStreaming<I, O>,

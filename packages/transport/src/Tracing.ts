@@ -20,9 +20,13 @@ const rpcAttributes = (service: string, method: string, attributes: Readonly<Rec
   ...attributes
 })
 
-/** The metadata that carries `span` to the server. */
+/**
+ * The metadata that carries `span` to the server: W3C `traceparent`, in the layout effect's
+ * `HttpTraceContext.toHeaders` writes (which also formats a `b3` header nobody here reads, on
+ * every call).
+ */
 export const headersOf = (span: Tracer.Span): Record<string, string> => ({
-  [TRACEPARENT]: HttpTraceContext.toHeaders(span)[TRACEPARENT]!
+  [TRACEPARENT]: `00-${span.traceId.padStart(32, "0")}-${span.spanId}-${span.sampled ? "01" : "00"}`
 })
 
 /**

@@ -1,0 +1,80 @@
+/**
+ * The two ends of an {@link H2Transport} call that carry gRPC's meaning: the request's header
+ * block, and a unary answer read from the raw HTTP/2 header blocks (Connect's own gRPC
+ * validation for anything unusual).
+ */
+import type { DescMessage, DescMethodUnary } from "@bufbuild/protobuf"
+import { Code, ConnectError, type UnaryResponse } from "@connectrpc/connect"
+import { validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc"
+import type * as http2 from "node:http2"
+import { decode, webHeaders } from "./GrpcFrames.ts"
+
+export type HeadersInit = ConstructorParameters<typeof Headers>[0]
+
+/** A unary call's response as received: its header blocks raw, its message still encoded. */
+export interface UnaryAnswer {
+  readonly head: http2.IncomingHttpHeaders
+  readonly trailer: http2.IncomingHttpHeaders | undefined
+  readonly message: Uint8Array | undefined
+  /** More than one message came. */
+  readonly extra: boolean
+}
+
+const USER_AGENT = "grpc-node-vmre"
+
+/** A gRPC request's header block (as Connect's `requestHeader` makes it, without Web `Headers`). */
+export const outgoingHeaders = (
+  path: string,
+  timeoutMs: number | undefined,
+  header: HeadersInit | undefined
+): http2.OutgoingHttpHeaders => {
+  const out: http2.OutgoingHttpHeaders = { ":method": "POST", ":path": path }
+  if (header instanceof Headers) header.forEach((value, key) => (out[key] = value))
+  else if (Array.isArray(header)) for (const [key, value] of header) out[key!.toLowerCase()] = value
+  else if (header !== undefined) for (const key in header) out[key.toLowerCase()] = (header as Record<string, string>)[key]
+  out["content-type"] = "application/grpc+proto"
+  out["user-agent"] ??= USER_AGENT
+  if (timeoutMs !== undefined) out["grpc-timeout"] = `${timeoutMs}m`
+  out["te"] = "trailers"
+  return out
+}
+
+const PROTO_CONTENT_TYPES = new Set(["application/grpc", "application/grpc+proto"])
+
+/**
+ * The answer of a unary call, or the error it carries. The usual success (HTTP 200, a protobuf
+ * gRPC content type, `grpc-status: 0` in the trailers) is read from the raw header blocks;
+ * anything else goes through Connect's gRPC validation. Web `Headers` are made only if asked for.
+ */
+export const unaryResponse = <I extends DescMessage, O extends DescMessage>(
+  method: DescMethodUnary<I, O>,
+  answer: UnaryAnswer
+): UnaryResponse<I, O> => {
+  const { head, trailer } = answer
+  let header: Headers | undefined
+  let trailers: Headers | undefined
+  const usual = Number(head[":status"]) === 200 && PROTO_CONTENT_TYPES.has(String(head["content-type"])) &&
+    head["grpc-status"] === undefined && trailer?.["grpc-status"] === "0"
+  if (!usual) {
+    header = webHeaders(head)
+    const { foundStatus, headerError } = validateResponse(Number(head[":status"]), header)
+    if (headerError !== undefined) throw headerError
+    if (answer.extra) throw new ConnectError("protocol error: received extra output message for unary method", Code.Unimplemented)
+    trailers = foundStatus ? header : webHeaders(trailer ?? {})
+    validateTrailer(trailers, header)
+  }
+  if (answer.extra) throw new ConnectError("protocol error: received extra output message for unary method", Code.Unimplemented)
+  if (answer.message === undefined) throw new ConnectError("protocol error: missing output message for unary method", Code.Unimplemented)
+  return {
+    stream: false,
+    service: method.parent,
+    method,
+    get header() {
+      return header ??= webHeaders(head)
+    },
+    get trailer() {
+      return trailers ??= webHeaders(trailer ?? {})
+    },
+    message: decode(method.output, answer.message)
+  }
+}
