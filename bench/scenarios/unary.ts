@@ -180,6 +180,8 @@ const cell = async (
     bareConnect.pid :
     id.startsWith("unary.bareGrpcJs.") ?
     bareGrpcJs.pid :
+    id.startsWith("unary.tsH2.") ?
+    tsVmH2.vm.pid :
     tsVm.vm.pid
   const t0 = performance.now()
   let result: LoadResult

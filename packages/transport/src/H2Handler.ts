@@ -13,10 +13,11 @@
  * (a compressed request is refused, UNIMPLEMENTED, as the Go nodes send none).
  */
 import { create, type DescMessage, type DescMethod, type DescService, isMessage, toBinary } from "@bufbuild/protobuf"
-import { Code, ConnectError, type ConnectRouter, createHandlerContext, type ServiceImpl } from "@connectrpc/connect"
+import { Code, ConnectError, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect"
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc"
 import * as http2 from "node:http2"
-import { decode, encodeGrpcMessage, frame, FrameReader, webHeaders } from "./GrpcFrames.ts"
+import { decode, encodeGrpcMessage, frame, FrameReader } from "./GrpcFrames.ts"
+import * as CallContext from "./H2CallContext.ts"
 
 interface Route {
   readonly service: DescService
@@ -48,6 +49,10 @@ export const collect = (routes: (router: ConnectRouter) => void): Map<string, Ro
 const trailerHeaders = (error: ConnectError | undefined, extra?: Headers): http2.OutgoingHttpHeaders => {
   const out: http2.OutgoingHttpHeaders = {}
   extra?.forEach((value, key) => (out[key] = value))
+  if (error === undefined) {
+    out["grpc-status"] = "0"
+    return out
+  }
   setTrailerStatus(new Headers(), error).forEach((value, key) => (out[key] = value))
   // grpc-message as grpc-go writes it (Connect's encoding escapes more than gRPC asks).
   if (error !== undefined) out["grpc-message"] = encodeGrpcMessage(error.rawMessage)
@@ -103,38 +108,42 @@ export const make = (routes: Map<string, Route>, options: HandlerOptions = {}) =
       stream.resume()
       return fail(timeout.error)
     }
-    const cancelled = new AbortController()
-    const context = createHandlerContext({
-      service: route.service,
-      method: route.method,
-      protocolName: "grpc",
-      requestMethod: "POST",
-      url: path,
-      ...(timeout.timeoutMs === undefined ? {} : { timeoutMs: timeout.timeoutMs }),
-      requestSignal: cancelled.signal,
-      requestHeader: webHeaders(headers)
-    })
+    const call = CallContext.make(route.service, route.method, path, headers, timeout.timeoutMs)
+    const { context } = call
     let finished = false
     // The client reset the stream (or went away): the handler's signal aborts.
     stream.once("close", () => {
-      if (!finished) cancelled.abort(new ConnectError("the client cancelled the call", Code.Canceled))
-      context.abort()
+      if (!finished) call.abort(new ConnectError("the client cancelled the call", Code.Canceled))
+      call.done()
     })
+    const responseHead = (): http2.OutgoingHttpHeaders => {
+      const out: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": "application/grpc+proto" }
+      call.responseHeaderSet()?.forEach((value, key) => (out[key] = value))
+      return out
+    }
+    const failWith = (error: unknown) => {
+      finished = true
+      call.done()
+      const e = ConnectError.from(error)
+      e.metadata.forEach((value, key) => context.responseTrailer.set(key, value))
+      if (stream.headersSent && !stream.destroyed) {
+        stream.once("wantTrailers", () => stream.sendTrailers(trailerHeaders(e, context.responseTrailer)))
+        stream.end()
+      } else fail(e)
+      stream.resume()
+    }
+    if (route.method.methodKind === "unary") return unary(stream, route, call, readMaxBytes, responseHead, failWith, () => (finished = true))
 
     const requests = readMessages(stream, route.method.input, readMaxBytes)
     const run = async () => {
       const kind = route.method.methodKind
-      if (kind === "unary" || kind === "server_streaming") {
+      if (kind === "server_streaming") {
         let input: unknown
         for await (const message of requests) {
           if (input !== undefined) throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented)
           input = message
         }
         if (input === undefined) throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented)
-        if (kind === "unary") {
-          const answer = await route.impl(input, context)
-          return [answer]
-        }
         return route.impl(input, context) as AsyncIterable<unknown>
       }
       const answer = route.impl(requests, context)
@@ -153,33 +162,95 @@ export const make = (routes: Map<string, Route>, options: HandlerOptions = {}) =
         if (context.signal.aborted) throw ConnectError.from(context.signal.reason, Code.Canceled)
         const message = isMessage(answer, output) ? answer : create(output, answer as never)
         const bytes = frame(toBinary(output, message))
-        if (!stream.headersSent) {
-          const out: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": "application/grpc+proto" }
-          context.responseHeader.forEach((value, key) => (out[key] = value))
-          stream.respond(out, { waitForTrailers: true })
-        }
+        if (!stream.headersSent) stream.respond(responseHead(), { waitForTrailers: true })
         if (!stream.write(bytes)) await new Promise((resolve) => stream.once("drain", resolve))
       }
       finished = true
+      call.done()
       if (stream.destroyed || stream.closed) return
       if (!stream.headersSent) {
         // No message (a stream of none): trailers-only with OK.
-        stream.respond({ ":status": 200, "content-type": "application/grpc+proto", ...trailerHeaders(undefined, context.responseTrailer) }, { endStream: true })
+        stream.respond({ ":status": 200, "content-type": "application/grpc+proto", ...trailerHeaders(undefined, call.responseTrailerSet()) }, { endStream: true })
         return
       }
-      stream.once("wantTrailers", () => stream.sendTrailers(trailerHeaders(undefined, context.responseTrailer)))
+      stream.once("wantTrailers", () => stream.sendTrailers(trailerHeaders(undefined, call.responseTrailerSet())))
       stream.end()
-    }).catch((error: unknown) => {
-      finished = true
-      const e = ConnectError.from(error)
-      e.metadata.forEach((value, key) => context.responseTrailer.set(key, value))
-      if (stream.headersSent && !stream.destroyed) {
-        stream.once("wantTrailers", () => stream.sendTrailers(trailerHeaders(e, context.responseTrailer)))
-        stream.end()
-      } else fail(e)
-      stream.resume()
-    })
+    }).catch(failWith)
   }
+}
+
+/**
+ * A unary call, read and answered from the stream's events: the one request message as it
+ * arrives (a message over the limit is answered at once), the handler, its answer with the
+ * trailers; the deadline or the client's reset ends it whatever the handler does.
+ */
+const unary = (
+  stream: http2.ServerHttp2Stream,
+  route: Route,
+  call: CallContext.CallContext,
+  readMaxBytes: number,
+  responseHead: () => http2.OutgoingHttpHeaders,
+  failWith: (error: unknown) => void,
+  finish: () => void
+): void => {
+  const { context } = call
+  const reader = new FrameReader(readMaxBytes)
+  let input: Uint8Array | undefined
+  let extra = false
+  let over = false
+  const end = (error: unknown) => {
+    if (over) return
+    over = true
+    failWith(error)
+  }
+  const onData = (chunk: Buffer) => {
+    try {
+      for (const message of reader.push(chunk)) {
+        if (input === undefined) input = message
+        else extra = true
+      }
+    } catch (error) {
+      stream.off("data", onData)
+      end(error)
+    }
+  }
+  stream.on("data", onData)
+  stream.once("end", () => {
+    if (over) return
+    let answer: unknown
+    try {
+      if (reader.pending > 0) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument)
+      if (extra) throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented)
+      if (input === undefined) throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented)
+      answer = route.impl(decode(route.method.input, input), context)
+    } catch (error) {
+      return end(error)
+    }
+    const onAbort = () => end(ConnectError.from(context.signal.reason, Code.DeadlineExceeded))
+    if (context.signal.aborted) return onAbort()
+    context.signal.addEventListener("abort", onAbort, { once: true })
+    void Promise.resolve(answer).then((value) => {
+      if (over) return
+      context.signal.removeEventListener("abort", onAbort)
+      const output = route.method.output
+      let bytes: Buffer
+      try {
+        bytes = frame(toBinary(output, isMessage(value, output) ? value : create(output, value as never)))
+      } catch (error) {
+        return end(error)
+      }
+      over = true
+      finish()
+      call.done()
+      if (stream.destroyed || stream.closed) return
+      stream.respond(responseHead(), { waitForTrailers: true })
+      stream.once("wantTrailers", () => stream.sendTrailers(trailerHeaders(undefined, call.responseTrailerSet())))
+      stream.end(bytes)
+    }, (error: unknown) => {
+      context.signal.removeEventListener("abort", onAbort)
+      end(error)
+    })
+  })
 }
 
 /**
