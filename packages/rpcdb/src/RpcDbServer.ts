@@ -227,7 +227,7 @@ export const serve = (
       Health.register(router)
       // Each call a server span in the host's tracer, the child of the VM's call.
       const traced = <A>(method: string, handler: HandlerContext, effect: Effect.Effect<A, ConnectError>) =>
-        run(Tracing.server("rpcdb.Database", method, handler.requestHeader, effect), context)
+        run(Tracing.server("rpcdb.Database", method, Tracing.traceparentOf(handler), effect), context)
       router.service(DatabaseService, {
         has: ({ key }, h) => traced("Has", h, answer(database.has(key), (has) => ({ has }))),
         get: ({ key }, h) =>

@@ -9,6 +9,12 @@ import { Code, ConnectError, createContextValues, type HandlerContext } from "@c
 import type * as http2 from "node:http2"
 import { webHeaders } from "./GrpcFrames.ts"
 
+const RAW_HEADERS = Symbol.for("@vmre/transport/H2CallContext/rawHeaders")
+
+/** The request's header block as received, when the engine served the call (no Web `Headers` needed to read one value). */
+export const rawHeaders = (context: HandlerContext): http2.IncomingHttpHeaders | undefined =>
+  (context as { readonly [RAW_HEADERS]?: http2.IncomingHttpHeaders })[RAW_HEADERS]
+
 export interface CallContext {
   readonly context: HandlerContext
   /** Aborts the handler's signal (the client went away, or the deadline passed); the first reason wins. */
@@ -38,7 +44,8 @@ export const make = (
   let responseHeader: Headers | undefined
   let responseTrailer: Headers | undefined
   let values: ReturnType<typeof createContextValues> | undefined
-  const context: HandlerContext = {
+  const context: HandlerContext & { readonly [RAW_HEADERS]: http2.IncomingHttpHeaders } = {
+    [RAW_HEADERS]: headers,
     service,
     method,
     url,

@@ -8,8 +8,10 @@
  * OpenTelemetry RPC attributes (`rpc.system`, `rpc.service`, `rpc.method`). No stack trace is
  * captured: the span is on every call's hot path, and its name says where it is.
  */
+import type { HandlerContext } from "@connectrpc/connect"
 import { Context, Effect, Option, type Tracer } from "effect"
 import { Headers, HttpTraceContext } from "effect/http"
+import * as CallContext from "./H2CallContext.ts"
 
 export const TRACEPARENT = "traceparent"
 
@@ -43,17 +45,23 @@ export const client = <A, E, R>(
     Effect.withSpan(`${service}/${method}`, { kind: "client", attributes: rpcAttributes(service, method, attributes) }, { captureStackTrace: false })
   )
 
-/** The caller's span, from a request's `traceparent`, if it sent one. */
-export const parentOf = (requestHeader: globalThis.Headers): Option.Option<Tracer.ExternalSpan> => {
-  const traceparent = requestHeader.get(TRACEPARENT)
-  return traceparent === null ? Option.none() : HttpTraceContext.w3c(Headers.fromInput({ [TRACEPARENT]: traceparent }))
+/** The `traceparent` a call's client sent (read from the raw header block when the engine kept it). */
+export const traceparentOf = (handler: HandlerContext): string | null => {
+  const raw = CallContext.rawHeaders(handler)
+  if (raw === undefined) return handler.requestHeader.get(TRACEPARENT)
+  const value = raw[TRACEPARENT]
+  return typeof value === "string" ? value : null
 }
+
+/** The caller's span, from the `traceparent` it sent, if it sent one. */
+export const parentOf = (traceparent: string | null): Option.Option<Tracer.ExternalSpan> =>
+  traceparent === null ? Option.none() : HttpTraceContext.w3c(Headers.fromInput({ [TRACEPARENT]: traceparent }))
 
 /** A server's handling of one call, in a span that is a child of the caller's (when it sent `traceparent`). */
 export const server = <A, E, R>(
   service: string,
   method: string,
-  requestHeader: globalThis.Headers,
+  traceparent: string | null,
   handling: Effect.Effect<A, E, R>,
   attributes?: Readonly<Record<string, unknown>>
 ): Effect.Effect<A, E, R> => {
@@ -62,7 +70,7 @@ export const server = <A, E, R>(
     attributes: rpcAttributes(service, method, attributes),
     captureStackTrace: false
   })
-  const parent = parentOf(requestHeader)
+  const parent = parentOf(traceparent)
   return Option.isSome(parent) ? Effect.withParentSpan(spanned, parent.value) : spanned
 }
 
@@ -70,7 +78,7 @@ export const server = <A, E, R>(
 export class RpcCall extends Context.Service<RpcCall, {
   readonly service: string
   readonly method: string
-  readonly requestHeader: globalThis.Headers
+  readonly traceparent: string | null
 }>()("@vmre/transport/Tracing/RpcCall") {}
 
 /** `context` with the call being handled, for {@link inCallSpan}. */
@@ -78,10 +86,10 @@ export const callContext = <R>(
   context: Context.Context<R>,
   service: string,
   method: string,
-  requestHeader: globalThis.Headers
-): Context.Context<R> => Context.add(context, RpcCall, { service, method, requestHeader })
+  traceparent: string | null
+): Context.Context<R> => Context.add(context, RpcCall, { service, method, traceparent })
 
 /** `effect` in the server span of the call in its context ({@link callContext}); as it is without one. */
 export const inCallSpan = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   Effect.flatMap(Effect.serviceOption(RpcCall), (call) =>
-    Option.isNone(call) ? effect : server(call.value.service, call.value.method, call.value.requestHeader, effect))
+    Option.isNone(call) ? effect : server(call.value.service, call.value.method, call.value.traceparent, effect))

@@ -89,7 +89,7 @@ export const routes = (context: Context.Context<NodeServices>, caller: CallerCha
     for (const method of descriptor.methods) {
       if (!served.has(method.localName)) continue
       impl[method.localName] = (request: unknown, handler: HandlerContext) => {
-        const call = make(Tracing.callContext(context, descriptor.typeName, method.name, handler.requestHeader)) as Record<string, (r: unknown, h: HandlerContext) => unknown>
+        const call = make(Tracing.callContext(context, descriptor.typeName, method.name, Tracing.traceparentOf(handler))) as Record<string, (r: unknown, h: HandlerContext) => unknown>
         return call[method.localName]!(request, handler)
       }
     }

@@ -33,6 +33,7 @@ export const make = (context: Context.Context<never>, lock: Semaphore.Semaphore,
     }
     return found
   }
+  const spanAttributes = { "vm.pid": process.pid }
   const handle = <I, A>(
     method: string,
     options: HandleOptions,
@@ -48,7 +49,7 @@ export const make = (context: Context.Context<never>, lock: Semaphore.Semaphore,
       orErrEnum(checked, options.errEnum) as Effect.Effect<A, unknown>
     const locked = options.locked === true ? lock.withPermit(answered) : answered
     // A server span, the child of the node's call when it sent a traceparent.
-    const traced = Tracing.server("vm.VM", method, handler.requestHeader, locked, { "vm.pid": process.pid })
+    const traced = Tracing.server("vm.VM", method, Tracing.traceparentOf(handler), locked, spanAttributes)
     return Effect.runPromiseExitWith(context)(
       Effect.andThen(Metric.update(countersOf(method).calls, 1), traced),
       { signal: handler.signal }
