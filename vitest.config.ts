@@ -27,14 +27,15 @@ export default defineConfig({
         extends: true,
         test: { name: "vmre", include: ["packages/*/test/**/*.test.ts", "examples/*/test/**/*.test.ts"] }
       },
-      // The suites of both gRPC ends again over vmre's own engine (H2Transport, H2Handler): the
-      // ChainVm client against grpc-go, grpc-js and Connect servers, failures, hostile peers and
-      // large messages; the SDK's and rpcdb's servers under hostile input, grpc-js and Connect clients.
+      // The suites of both gRPC ends again over Connect's engine (the reference and fallback; vmre's
+      // own, H2Transport and H2Handler, is the default): the ChainVm client against grpc-go,
+      // grpc-js and Connect servers, failures, hostile peers and large messages; the SDK's and
+      // rpcdb's servers under hostile input, grpc-js and Connect clients.
       {
         extends: true,
         test: {
-          name: "h2-engine",
-          env: { VMRE_GRPC_ENGINE: "h2" },
+          name: "connect-engine",
+          env: { VMRE_GRPC_ENGINE: "connect" },
           include: [
             "packages/runtime/test/ChainVmInterop.test.ts",
             "packages/runtime/test/GoChainVm.test.ts",

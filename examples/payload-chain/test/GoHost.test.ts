@@ -91,13 +91,13 @@ describe.skipIf(skipGo)("payload-chain under a Go node (grpc-go)", () => {
       expect(callbacks).toMatchObject({ warpSign: 1, warpRefused: 0 })
     }))
 
-  it.live("served by vmre's own gRPC engine (VMRE_GRPC_ENGINE=h2), it is driven the same way by the Go node", () =>
+  it.live("served by Connect's engine (VMRE_GRPC_ENGINE=connect, the fallback), it is driven the same way by the Go node", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "payload-chain-go-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
       const genesis = join(dir, "genesis.json")
       writeFileSync(genesis, JSON.stringify({ message: "go host genesis", minPayloadsPerBlock: 0 }))
-      const { code, result, stderr } = yield* runHost(["-exercise", "-genesis", genesis, "-env", "VMRE_GRPC_ENGINE=h2", "-http", "stream:GET:/status"])
+      const { code, result, stderr } = yield* runHost(["-exercise", "-genesis", genesis, "-env", "VMRE_GRPC_ENGINE=connect", "-http", "stream:GET:/status"])
       expect(result, stderr).toMatchObject({ ok: true, protocolVersion: 45, version: VERSION, health: "SERVING" })
       expect(result.exercise.buildBlock.height).toBe(1)
       expect(result.exercise.getBlockIdAtHeight.id).toBe(result.exercise.buildBlock.id)

@@ -4,6 +4,7 @@
 import type { Transport } from "@connectrpc/connect"
 import { compressionGzip, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node"
 import { Duration, Effect, type Scope } from "effect"
+import * as GrpcEngine from "./GrpcEngine.ts"
 import * as H2Transport from "./H2Transport.ts"
 
 /** The connection under a transport, as a caller that waits for it to be ready sees it. */
@@ -40,10 +41,11 @@ export interface GrpcTransportOptions {
    */
   readonly compression?: "identity" | "gzip" | undefined
   /**
-   * The engine under the Connect transport: `"connect"` (default, the reference) or `"h2"`,
-   * vmre's gRPC engine on bare node:http2 (`H2Transport`; no compression).
+   * The engine under the Connect transport: `"h2"`, vmre's gRPC engine on bare node:http2
+   * (`H2Transport`), or `"connect"`, Connect's own (the reference). Default from
+   * `VMRE_GRPC_ENGINE` (`GrpcEngine`), else `"h2"`; gzip always uses Connect's.
    */
-  readonly engine?: "connect" | "h2" | undefined
+  readonly engine?: GrpcEngine.Kind | undefined
 }
 
 /**
@@ -54,7 +56,7 @@ export const transport = (
   address: string,
   options: GrpcTransportOptions = {}
 ): Effect.Effect<GrpcTransport, never, Scope.Scope> =>
-  options.engine === "h2" ? h2Transport(address, options) : Effect.acquireRelease(
+  GrpcEngine.choose(options.engine, options.compression) === "h2" ? h2Transport(address, options) : Effect.acquireRelease(
     Effect.sync(() => {
       const baseUrl = `http://${address}`
       const sessionManager = new Http2SessionManager(baseUrl, {

@@ -10,6 +10,7 @@ import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node"
 import { Duration, Effect, Schema, type Scope } from "effect"
 import * as http2 from "node:http2"
 import { encodeGrpcMessage } from "./GrpcFrames.ts"
+import * as GrpcEngine from "./GrpcEngine.ts"
 import * as H2Handler from "./H2Handler.ts"
 import type * as net from "node:net"
 
@@ -47,11 +48,11 @@ export interface GrpcServerOptions {
    */
   readonly compression?: "identity" | "gzip"
   /**
-   * The engine that serves the routes: `"connect"` (Connect's node adapter, the reference) or
-   * `"h2"`, vmre's engine on bare node:http2 (`H2Handler`; no compression). Default from
-   * `VMRE_GRPC_ENGINE`, else Connect's.
+   * The engine that serves the routes: `"h2"`, vmre's engine on bare node:http2 (`H2Handler`),
+   * or `"connect"`, Connect's node adapter (the reference). Default from `VMRE_GRPC_ENGINE`
+   * (`GrpcEngine`), else `"h2"`; gzip always uses Connect's.
    */
-  readonly engine?: "connect" | "h2" | undefined
+  readonly engine?: GrpcEngine.Kind | undefined
 }
 
 export { encodeGrpcMessage } from "./GrpcFrames.ts"
@@ -114,7 +115,7 @@ export const serve = (
           maxSessionInvalidFrames: 1_000,
           unknownProtocolTimeout: 5_000
         }
-        const engine = options.compression === "gzip" ? "connect" : options.engine ?? (process.env["VMRE_GRPC_ENGINE"] === "h2" ? "h2" : "connect")
+        const engine = GrpcEngine.choose(options.engine, options.compression)
         const server = engine === "h2" ?
           http2.createServer(serverOptions).on("stream", H2Handler.make(H2Handler.collect(routes))) :
           http2.createServer(

@@ -2,8 +2,9 @@
  * vmre's gRPC engine on bare node:http2 (H2Transport) as a Connect transport, against a Connect
  * server: the deadline sent as grpc-timeout and enforced, cancellation reaching the server as a
  * reset stream, errors from trailers-only responses with their details, the maximum received
- * message size, a server that goes away and comes back. (The ChainVm client's suites run over
- * it against grpc-go, grpc-js and Connect servers in the h2-engine test project.)
+ * message size, a server that goes away and comes back. (It is the default engine: the ChainVm
+ * client's suites run over it against grpc-go, grpc-js and Connect servers; the connect-engine
+ * test project runs them again over Connect's transport.)
  */
 import { create } from "@bufbuild/protobuf"
 import { Code, ConnectError, createClient } from "@connectrpc/connect"

@@ -5,7 +5,7 @@
  */
 import { type CallOptions, type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect"
 import * as pb from "@vmre/proto/vm/vm_pb"
-import { type GrpcClient, Tracing } from "@vmre/transport"
+import { type GrpcClient, GrpcEngine, Tracing } from "@vmre/transport"
 import { WireErrors } from "@vmre/wire"
 import { Duration, Effect, Option, Result } from "effect"
 import {
@@ -49,16 +49,16 @@ export interface ClientOptions {
    */
   readonly refusedGrace?: Duration.Input | undefined
   /**
-   * The gRPC engine under the client: `"connect"` (default, the reference) or `"h2"`, vmre's
-   * engine on bare node:http2 (`@vmre/transport` `H2Transport`; no compression). Default from
-   * `VMRE_GRPC_ENGINE`.
+   * The gRPC engine under the client: `"h2"`, vmre's engine on bare node:http2
+   * (`@vmre/transport` `H2Transport`), or `"connect"`, Connect's transport (the reference and
+   * fallback). Default from `VMRE_GRPC_ENGINE`, else `"h2"`; gzip always uses Connect's.
    */
-  readonly engine?: "connect" | "h2" | undefined
+  readonly engine?: GrpcEngine.Kind | undefined
 }
 
-/** The engine `options` ask for, else `VMRE_GRPC_ENGINE`, else Connect's. */
-export const engineOf = (options: Pick<ClientOptions, "engine">): "connect" | "h2" =>
-  options.engine ?? (process.env["VMRE_GRPC_ENGINE"] === "h2" ? "h2" : "connect")
+/** The engine `options` ask for, else `VMRE_GRPC_ENGINE`'s, else vmre's (`GrpcEngine`). */
+export const engineOf = (options: Pick<ClientOptions, "engine" | "compression">): GrpcEngine.Kind =>
+  GrpcEngine.choose(options.engine, options.compression)
 
 /** What a client is made of. */
 export interface ClientParts {

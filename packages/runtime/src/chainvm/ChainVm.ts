@@ -55,7 +55,8 @@ const make = Effect.fnUntraced(function*(options: ConnectOptions) {
     keepalive: options.keepalive,
     connectTimeout: options.connectTimeout,
     // vmre's engine offers no compression: asking for gzip keeps Connect's.
-    ...(options.compression === "gzip" ? { compression: "gzip", engine: "connect" } : { engine })
+    ...(options.compression === undefined ? {} : { compression: options.compression }),
+    engine
   })
   // gRPC "wait for ready": (re)connect with a backoff until the connection is up; the
   // call's timeout and the process's exit bound the wait. Unlike grpc-go, an address that
