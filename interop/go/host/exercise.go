@@ -163,6 +163,10 @@ func runExercise(vm vmpb.VMClient, o options, nodeAddr, dataDir string) (*exerci
 	}); err != nil {
 		return ex, err
 	}
+	if o.bootstrapFile != "" {
+		// The VM is initialized: the rest of its life is -bootstrap's.
+		return ex, nil
+	}
 
 	if err := call("SetState", &ex.SetState, func(ctx context.Context, s *step) error {
 		r, err := vm.SetState(ctx, &vmpb.SetStateRequest{State: vmpb.State_STATE_NORMAL_OP}, ready)

@@ -76,6 +76,7 @@ type result struct {
 	VersionRounds       int             `json:"versionRounds,omitempty"`
 	VersionMedianMs     *float64        `json:"versionMedianMs,omitempty"`
 	Exercise            *exercise       `json:"exercise,omitempty"`
+	Bootstrap           *bootstrapReport `json:"bootstrap,omitempty"`
 	HTTP                []httpResult    `json:"http,omitempty"`
 	Callbacks           *callbackReport `json:"callbacks,omitempty"`
 	ShutdownMs          *float64        `json:"shutdownMs,omitempty"`
@@ -107,6 +108,8 @@ type options struct {
 	rounds           int
 	networkID        uint
 	genesisFile      string
+	bootstrapFile    string
+	bootstrapBatch   int
 	configFile       string
 	env              envFlags
 	plugin           string
@@ -123,6 +126,8 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 1, "number of Version calls (for the round-trip median)")
 	flag.UintVar(&o.networkID, "network-id", 12345, "network id sent by -exercise Initialize")
 	flag.StringVar(&o.genesisFile, "genesis", "", "file whose bytes -exercise sends as genesis (default: a short text)")
+	flag.StringVar(&o.bootstrapFile, "bootstrap", "", "after -exercise's Initialize, apply this file's blocks (4-byte big-endian length + bytes each, in height order) as a bootstrapping node does, instead of the rest of the exercise")
+	flag.IntVar(&o.bootstrapBatch, "bootstrap-batch", 2000, "blocks per BatchedParseBlock of -bootstrap")
 	flag.StringVar(&o.configFile, "config", "", "file whose bytes -exercise sends as config (default: none)")
 	flag.Var(&o.httpCalls, "http", "after -exercise, CreateHandlers and one HTTP call MODE:METHOD:PATH[:BODY] (MODE simple or stream; repeatable)")
 	flag.Var(&o.env, "env", "extra KEY=VALUE for the plugin's environment (repeatable)")
@@ -131,7 +136,7 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
-	if flag.NArg() < 1 || o.rounds < 1 || o.protocol > 1<<32-1 {
+	if flag.NArg() < 1 || o.rounds < 1 || o.protocol > 1<<32-1 || o.bootstrapBatch < 1 {
 		flag.Usage()
 		os.Exit(exitUsage)
 	}
@@ -285,7 +290,9 @@ func run(o options, res *result) (code int) {
 			return fail(res, "exercise", exitFailure, err)
 		}
 		res.Exercise, exerciseErr = runExercise(vm, o, node.addr, dataDir)
-		if exerciseErr == nil {
+		if exerciseErr == nil && o.bootstrapFile != "" {
+			res.Bootstrap, exerciseErr = runBootstrap(vm, o)
+		} else if exerciseErr == nil {
 			exerciseErr = askStatus(vm, o, cb)
 		}
 		if exerciseErr == nil && len(o.httpCalls) > 0 {

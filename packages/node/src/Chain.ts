@@ -18,6 +18,7 @@ import { type Block, type ChainVmClient, Lifecycle, Supervisor, type VmInstance 
 import { Ids } from "@vmre/wire"
 import { Clock, Deferred, Duration, Effect, Exit, Metric, Option, Ref, Schedule, Schema, type Scope } from "effect"
 import { NodeConfig } from "./NodeConfig.ts"
+import * as BlockState from "./BlockState.ts"
 import { HttpGateway } from "./http/HttpGateway.ts"
 import { ChainSignals } from "./services/ChainSignals.ts"
 import { type ChainSpec, type CreateError, type ChainVmInstance, VmFactory } from "./VmFactory.ts"
@@ -56,6 +57,11 @@ export interface RunningChain {
   readonly status: Effect.Effect<ChainStatus>
   /** The running VM (waits while it is being relaunched). */
   readonly instance: Effect.Effect<ChainVmInstance>
+  /**
+   * What the node knows of the running VM's blocks ({@link BlockState}): ask it rather than the
+   * VM's client, so that known blocks cost no call (waits while the VM is being relaunched).
+   */
+  readonly blocks: Effect.Effect<BlockState.BlockState>
   /** Completes when `untilHeight` is reached; fails when the chain halts or gives up; else never. */
   readonly done: Effect.Effect<ChainStatus, ChainError>
 }
@@ -76,6 +82,11 @@ export const metrics = {
  */
 const processGone = (vm: VmInstance) =>
   vm.exit.pipe(Effect.timeoutOption(Duration.seconds(1)), Effect.map(Option.isSome))
+
+interface CurrentRun {
+  readonly instance: ChainVmInstance
+  readonly blocks: BlockState.BlockState
+}
 
 /** How one run of the VM ended when it did not halt the chain. */
 type RunEnd = { readonly _tag: "Reached" } | { readonly _tag: "Crashed"; readonly reason: string }
@@ -107,7 +118,9 @@ export const run = Effect.fn("Chain.run")(function*(
   // problem, not a crash), or by the chain giving up before any run got going.
   const started = yield* Deferred.make<void, CreateError | ChainError>()
   const done = yield* Deferred.make<ChainStatus, ChainError>()
-  let current = yield* Deferred.make<ChainVmInstance>()
+  // The running VM and what the node knows of its blocks (new for each run: a relaunched VM has
+  // lost its undecided blocks).
+  let current = yield* Deferred.make<CurrentRun>()
 
   const reached = (height: bigint) => options.untilHeight !== undefined && height >= options.untilHeight
 
@@ -160,17 +173,17 @@ export const run = Effect.fn("Chain.run")(function*(
     })
 
   /** One block: build on the VM's signal, verify, prefer, accept. */
-  const produce = (client: ChainVmClient, signalAt: number) =>
+  const produce = (client: ChainVmClient, blocks: BlockState.BlockState, signalAt: number) =>
     Effect.gen(function*() {
-      const built: Block | undefined = yield* client.buildBlock().pipe(
+      const built: Block | undefined = yield* blocks.buildBlock().pipe(
         // As upstream: a failed build waits for the next signal.
         Effect.catchTag("VmCallFailed", (error) =>
           Effect.as(Effect.logDebug(`failed building block: ${error.reason}`), undefined))
       )
       if (built === undefined) return
-      yield* client.blockVerify(built.bytes)
+      yield* blocks.verify(built)
       yield* client.setPreference(built.id)
-      yield* client.blockAccept(built.id)
+      yield* blocks.accept(built)
       yield* accepted(built.height, built.id, (yield* Clock.currentTimeMillis) - signalAt)
     })
 
@@ -197,7 +210,8 @@ export const run = Effect.fn("Chain.run")(function*(
         )
         yield* lifecycle.publish({ _tag: "ChainApi", name, paths: yield* routes.mount(handlers, headerRouted) })
       }
-      yield* Deferred.succeed(current, instance)
+      const blocks = BlockState.make(instance.client, instance.lastAccepted)
+      yield* Deferred.succeed(current, { instance, blocks })
       yield* Deferred.succeed(started, undefined)
       const { client } = instance
       while (!reached((yield* Ref.get(status)).height)) {
@@ -205,7 +219,7 @@ export const run = Effect.fn("Chain.run")(function*(
           // A dead VM sends no more signals: notice it while waiting for one.
           Effect.raceFirst(Effect.flatMap(instance.vm.exit, () => client.health()).pipe(Effect.flatMap(() => Effect.never)))
         )
-        if (event === "BuildBlock") yield* produce(client, yield* Clock.currentTimeMillis)
+        if (event === "BuildBlock") yield* produce(client, blocks, yield* Clock.currentTimeMillis)
       }
       return { _tag: "Reached" } as RunEnd
     }).pipe(
@@ -215,7 +229,7 @@ export const run = Effect.fn("Chain.run")(function*(
         Effect.gen(function*() {
           if (error._tag === "ChainHalted") return yield* error
           const instance = Option.getOrUndefined(yield* Deferred.poll(current))
-          const vm = instance === undefined ? undefined : (yield* instance).vm
+          const vm = instance === undefined ? undefined : (yield* instance).instance.vm
           if (error._tag === "VmProcessExited" || (vm !== undefined && (yield* processGone(vm)))) {
             return { _tag: "Crashed", reason: error.message } as RunEnd
           }
@@ -239,7 +253,7 @@ export const run = Effect.fn("Chain.run")(function*(
       const end = yield* runOnce(first)
       first = false
       if (end._tag === "Reached") return yield* Ref.get(status)
-      current = yield* Deferred.make<ChainVmInstance>()
+      current = yield* Deferred.make<CurrentRun>()
       if ((yield* Clock.currentTimeMillis) - startedAt >= minUptime) {
         inARow = 0
         step = yield* Schedule.toStepWithSleep(schedule)
@@ -265,7 +279,8 @@ export const run = Effect.fn("Chain.run")(function*(
   yield* Deferred.await(started)
   return {
     status: Ref.get(status),
-    instance: Effect.suspend(() => Deferred.await(current)),
+    instance: Effect.suspend(() => Effect.map(Deferred.await(current), (run) => run.instance)),
+    blocks: Effect.suspend(() => Effect.map(Deferred.await(current), (run) => run.blocks)),
     done: Deferred.await(done)
   } satisfies RunningChain
 })

@@ -11,6 +11,10 @@
  *   {@link ChainAliases}, {@link ValidatorSet}, {@link WarpSigner}, {@link AppNetwork}
  *   (`NodeServices.layerSingleNode` gives all of them for one node).
  */
+export * as BlockState from "./BlockState.ts"
+export type { BlockStateOptions, BlockStateStats } from "./BlockState.ts"
+export * as Bootstrap from "./Bootstrap.ts"
+export { BootstrapFailed, type BootstrapOptions, type BootstrapResult, type BootstrapSource } from "./Bootstrap.ts"
 export * as Chain from "./Chain.ts"
 export { ChainHalted, type ChainError, type ChainOptions, type ChainStatus, type RunningChain } from "./Chain.ts"
 export { InvalidVmAliases, PluginDirectoryInvalid, VmNotRegistered } from "./Errors.ts"

@@ -101,6 +101,12 @@ describe("Chain", () => {
         pids.push((yield* chain.instance).vm.pid)
         expect(done).toMatchObject({ height: 8n, restarts: 1 })
         expect(acceptedHeights(events, "c")).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+        // The relaunched run's block cache followed its accepts (answered here: that VM has stopped).
+        const blocks = yield* chain.blocks
+        const last = yield* blocks.lastAccepted
+        expect(last.height).toBe(8n)
+        expect(Ids.toString(last.id)).toBe(done.lastAccepted)
+        expect((yield* blocks.getBlock(last.id)).status).toBe("Accepted")
         const resumed = events.find((e) => e._tag === "ChainResumed")
         expect(resumed).toMatchObject({ name: "c", restarts: 1 })
         expect(events.some((e) => e._tag === "Restarting" && e.name === "c" && e.reason.includes("SIGKILL"))).toBe(true)

@@ -1,0 +1,207 @@
+/**
+ * What the node knows of a chain's blocks, in front of its VM's client: the role of
+ * avalanchego's `chain.State`. Blocks the node has seen are answered from here, so that
+ * repeated `GetBlock`/`ParseBlock` of known blocks and questions of status make no RPC:
+ *
+ * - verified blocks (processing, verified, not decided): kept until decided — consensus bounds them;
+ * - decided blocks (accepted or rejected): the most recent `decidedCacheSize`;
+ * - parsed or built blocks not yet verified: the most recent `unverifiedCacheSize`;
+ * - ids the VM said it does not have: the most recent `missingCacheSize`;
+ * - block bytes → id: the most recent `bytesCacheSize` (an id is the hash of its bytes: it never goes stale);
+ * - accepted heights → id, and the last accepted block.
+ *
+ * A block's status is this side's record of what was decided through it, never the VM's stale
+ * copy: a parse of an accepted block's bytes answers it as accepted, a rejected block stays
+ * rejected, a block whose verification failed is verified again by the VM when asked.
+ *
+ * Every block call of the chain must go through it (a block the VM learns behind its back could
+ * be answered as missing). A chain makes a new one for each run of its VM: a relaunched VM has
+ * lost its undecided blocks.
+ */
+import type { Block, BlockContextOptions, Call, ChainVmClient, LastAccepted } from "@vmre/runtime"
+import { Ids, WireErrors } from "@vmre/wire"
+import { type DateTime, Effect } from "effect"
+import { LRUCache } from "lru-cache"
+
+type Id = Ids.Id
+
+export interface BlockStateOptions {
+  /** Decided blocks kept (default 2,048). */
+  readonly decidedCacheSize?: number | undefined
+  /** Parsed or built blocks not yet verified (default 2,048). */
+  readonly unverifiedCacheSize?: number | undefined
+  /** Ids the VM does not have (default 2,048). */
+  readonly missingCacheSize?: number | undefined
+  /** Block bytes → id entries (default 2,048). */
+  readonly bytesCacheSize?: number | undefined
+  /** Accepted heights → id (default 8,192). */
+  readonly heightCacheSize?: number | undefined
+}
+
+/** What the cache saved: calls answered here, calls that went to the VM. */
+export interface BlockStateStats {
+  readonly hits: number
+  readonly misses: number
+}
+
+export interface BlockState {
+  /** A block by id: from the cache, else the VM (a NotFound is remembered until the block is seen). */
+  readonly getBlock: (id: Id) => Call<Block, WireErrors.VmKnownError>
+  /** A block from its bytes: bytes seen before make no RPC. */
+  readonly parseBlock: (bytes: Uint8Array) => Call<Block>
+  /** Many blocks from their bytes, in order: only the unknown ones go to the VM, in one `BatchedParseBlock`. */
+  readonly batchedParseBlock: (blocks: ReadonlyArray<Uint8Array>) => Call<ReadonlyArray<Block>>
+  readonly buildBlock: (options?: BlockContextOptions) => Call<Block>
+  /** `BlockVerify`; the block counts as verified only when the VM said so. */
+  readonly verify: (block: Block, options?: BlockContextOptions) => Call<DateTime.Utc>
+  readonly accept: (block: Block) => Call<void>
+  readonly reject: (block: Block) => Call<void>
+  /** The id accepted at `height`: accepted heights are final, asked of the VM once. */
+  readonly getBlockIdAtHeight: (height: bigint) => Call<Id, WireErrors.VmKnownError>
+  readonly lastAccepted: Effect.Effect<LastAccepted>
+  readonly stats: Effect.Effect<BlockStateStats>
+}
+
+const key = (id: Id): string => Ids.toHex(id)
+const bytesKey = (bytes: Uint8Array): string => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1")
+
+const withStatus = (block: Block, status: Block["status"]): Block => block.status === status ? block : { ...block, status }
+
+export const make = (client: ChainVmClient, lastAccepted: LastAccepted, options: BlockStateOptions = {}): BlockState => {
+  const verified = new Map<string, Block>()
+  const decided = new LRUCache<string, Block>({ max: options.decidedCacheSize ?? 2048 })
+  const unverified = new LRUCache<string, Block>({ max: options.unverifiedCacheSize ?? 2048 })
+  const missing = new LRUCache<string, true>({ max: options.missingCacheSize ?? 2048 })
+  const bytesToId = new LRUCache<string, string>({ max: options.bytesCacheSize ?? 2048 })
+  const heights = new LRUCache<bigint, Id>({ max: options.heightCacheSize ?? 8192 })
+  let last: LastAccepted = lastAccepted
+  let hits = 0
+  let misses = 0
+  heights.set(lastAccepted.height, lastAccepted.id)
+
+  const cached = (k: string): Block | undefined => verified.get(k) ?? decided.get(k) ?? unverified.get(k)
+
+  /** A block the VM just answered: the record here wins over its status (what was decided here is known here). */
+  const remember = (block: Block): Block => {
+    const k = key(block.id)
+    missing.delete(k)
+    bytesToId.set(bytesKey(block.bytes), k)
+    const known = cached(k)
+    if (known !== undefined) return known
+    if (block.status === "Accepted" || block.status === "Rejected") {
+      decided.set(k, block)
+      return block
+    }
+    const fresh = withStatus(block, "Processing")
+    unverified.set(k, fresh)
+    return fresh
+  }
+
+  const hit = <A>(value: A) => {
+    hits++
+    return Effect.succeed(value)
+  }
+  const miss = () => {
+    misses++
+  }
+
+  const parseBlock = (bytes: Uint8Array): Call<Block> =>
+    Effect.suspend(() => {
+      const id = bytesToId.get(bytesKey(bytes))
+      const known = id === undefined ? undefined : cached(id)
+      if (known !== undefined) return hit(known)
+      miss()
+      return Effect.map(client.parseBlock(bytes), remember)
+    })
+
+  return {
+    getBlock: (id) =>
+      Effect.suspend(() => {
+        const k = key(id)
+        const known = cached(k)
+        if (known !== undefined) return hit(known)
+        // As upstream: an id the VM did not have is not asked again until the block is seen
+        // (every block reaches the VM through parse or build, and so through here).
+        if (missing.has(k)) {
+          hits++
+          return Effect.fail(new WireErrors.NotFound({ method: "GetBlock", subject: `block ${Ids.toHex(id)}` }))
+        }
+        miss()
+        return client.getBlock(id).pipe(
+          Effect.map(remember),
+          Effect.tapErrorTag("NotFound", () => Effect.sync(() => missing.set(k, true)))
+        )
+      }),
+
+    parseBlock,
+
+    batchedParseBlock: (blocks) =>
+      Effect.suspend(() => {
+        const answers: Array<Block | undefined> = blocks.map((bytes) => {
+          const id = bytesToId.get(bytesKey(bytes))
+          return id === undefined ? undefined : cached(id)
+        })
+        const unknown = blocks.filter((_, i) => answers[i] === undefined)
+        hits += blocks.length - unknown.length
+        if (unknown.length === 0) return Effect.succeed(answers as ReadonlyArray<Block>)
+        misses += unknown.length
+        return Effect.map(client.batchedParseBlock(unknown), (parsed) => {
+          let next = 0
+          return answers.map((known) => known ?? remember(parsed[next++]!))
+        })
+      }),
+
+    buildBlock: (options) => Effect.map(client.buildBlock(options), remember),
+
+    verify: (block, options) =>
+      Effect.tap(client.blockVerify(block.bytes, options), () =>
+        Effect.sync(() => {
+          const k = key(block.id)
+          if (decided.has(k)) return
+          unverified.delete(k)
+          missing.delete(k)
+          bytesToId.set(bytesKey(block.bytes), k)
+          verified.set(k, withStatus(block, "Processing"))
+        })),
+
+    accept: (block) =>
+      Effect.tap(client.blockAccept(block.id), () =>
+        Effect.sync(() => {
+          const k = key(block.id)
+          const accepted = withStatus(verified.get(k) ?? unverified.get(k) ?? block, "Accepted")
+          verified.delete(k)
+          unverified.delete(k)
+          decided.set(k, accepted)
+          heights.set(accepted.height, accepted.id)
+          if (accepted.height >= last.height) {
+            last = { id: accepted.id, parentId: accepted.parentId, height: accepted.height, bytes: accepted.bytes, timestamp: accepted.timestamp }
+          }
+        })),
+
+    reject: (block) =>
+      Effect.tap(client.blockReject(block.id), () =>
+        Effect.sync(() => {
+          const k = key(block.id)
+          const rejected = withStatus(verified.get(k) ?? unverified.get(k) ?? block, "Rejected")
+          verified.delete(k)
+          unverified.delete(k)
+          decided.set(k, rejected)
+        })),
+
+    getBlockIdAtHeight: (height) =>
+      Effect.suspend(() => {
+        const known = height <= last.height ? heights.get(height) : undefined
+        if (known !== undefined) return hit(known)
+        miss()
+        return Effect.tap(client.getBlockIdAtHeight(height), (id) =>
+          Effect.sync(() => {
+            // Only heights at or below the last accepted one are final.
+            if (height <= last.height) heights.set(height, id)
+          }))
+      }),
+
+    lastAccepted: Effect.sync(() => last),
+
+    stats: Effect.sync(() => ({ hits, misses }))
+  }
+}
