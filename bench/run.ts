@@ -57,7 +57,8 @@ const scenarios: ReadonlyArray<ScenarioSpec> = [
   { name: "stop", file: "scenarios/stop.ts" },
   { name: "compression", file: "scenarios/compression.ts" },
   { name: "callbacks", file: "scenarios/callbacks.ts" },
-  { name: "http", file: "scenarios/http.ts" }
+  { name: "http", file: "scenarios/http.ts" },
+  { name: "bootstrap", file: "scenarios/bootstrap.ts" }
 ]
 
 // --- arguments ---------------------------------------------------------------------------

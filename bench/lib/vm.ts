@@ -72,6 +72,8 @@ export const genesis = {
   maxPayloadsPerBlock: 64
 }
 export const genesisBytes = new TextEncoder().encode(JSON.stringify(genesis))
+/** payload-chain's config for the bench: no payload generator (the bench measures the calls it makes). */
+export const configBytes = new TextEncoder().encode(JSON.stringify({ autoPayload: null }))
 
 const HEADER = 1 + 32 + 8 + 8 + 4
 
@@ -98,7 +100,10 @@ export const makeBlock = (
  * An rpcdb server over a memory database in this process (the node's side of the VM's
  * database), and the Initialize request that points payload-chain at it.
  */
-export const initializeWithMemoryDb = (client: ChainVmClient) =>
+export const initializeWithMemoryDb = (
+  client: ChainVmClient,
+  options: { readonly genesisBytes?: Uint8Array; readonly configBytes?: Uint8Array } = {}
+) =>
   Effect.gen(function*() {
     const db = yield* RpcDbServer.serve(yield* MemoryDatabase.make)
     const id = (n: number) => Id.make(new Uint8Array(32).fill(n))
@@ -112,10 +117,10 @@ export const initializeWithMemoryDb = (client: ChainVmClient) =>
       cChainId: id(4),
       avaxAssetId: id(5),
       chainDataDir: mkdtempSync(path.join(tmpdir(), "vmre-bench-")),
-      genesisBytes,
+      genesisBytes: options.genesisBytes ?? genesisBytes,
       upgradeBytes: new Uint8Array(0),
       // No payload generator: the bench measures the calls it makes.
-      configBytes: new TextEncoder().encode(JSON.stringify({ autoPayload: null })),
+      configBytes: options.configBytes ?? configBytes,
       dbServerAddr: db.address,
       serverAddr: db.address
     })
