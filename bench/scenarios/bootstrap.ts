@@ -149,7 +149,8 @@ const runGoHost = (kind: Kind, file: string) =>
   })
 
 const figures: Array<Figure> = []
-for (const kind of kinds) {
+const onlyKind = process.env.BENCH_BOOTSTRAP_KIND // "ts" or "go", to profile one kind
+for (const kind of kinds.filter((k) => onlyKind === undefined || k.name === onlyKind)) {
   const scope = await rt.runPromise(Scope.make())
   try {
     // Applied from memory through the node's block cache.

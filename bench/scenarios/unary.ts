@@ -52,6 +52,8 @@ notes.push(`plugin entry (TS example VM): ${String(extra.entry)}`)
 const goVm = await launch(rt, { path: goPlugin, name: "go-plugin" })
 // The same TS VM served by vmre's own gRPC engine (H2Handler) instead of Connect's adapter.
 const tsVmH2 = await launch(rt, { path: payloadChainBin, name: "payload-chain-h2", env: { VMRE_GRPC_ENGINE: "h2" } })
+// The reference: the VM served by Connect's engine (as every VM was before vmre's engine became the default).
+const tsVmConnect = await launch(rt, { path: payloadChainBin, name: "payload-chain-connect", env: { VMRE_GRPC_ENGINE: "connect" } })
 
 // Bare Node servers of Version (no SDK), to see the floor of a Node gRPC server.
 const bareServer = (kind: "connect" | "grpcjs") =>
@@ -135,6 +137,9 @@ const goNoReady = ChainVm.fromTransport(goTransport.transport)
 const tsH2 = await rt.runPromise(Scope.provide(ChainVm.make({ address: tsVm.vm.vmAddr, process: tsVm.vm, engine: "h2" }), probeScope))
 const tsH2Both = await rt.runPromise(Scope.provide(ChainVm.make({ address: tsVmH2.vm.vmAddr, process: tsVmH2.vm, engine: "h2" }), probeScope))
 const goH2 = await rt.runPromise(Scope.provide(ChainVm.make({ address: goVm.vm.vmAddr, process: goVm.vm, engine: "h2" }), probeScope))
+// ... and over Connect's transport, the reference and fallback (engine: "connect").
+const tsConnectBoth = await rt.runPromise(Scope.provide(ChainVm.make({ address: tsVmConnect.vm.vmAddr, process: tsVmConnect.vm, engine: "connect" }), probeScope))
+const goConnectTyped = await rt.runPromise(Scope.provide(ChainVm.make({ address: goVm.vm.vmAddr, process: goVm.vm, engine: "connect" }), probeScope))
 const goRaw = createClient(pb.VM, goTransport.transport)
 const goEffectMin = () =>
   Effect.tryPromise({ try: (signal) => goRaw.version({}, { signal, timeoutMs: 30_000 }), catch: (error) => error })
@@ -182,6 +187,8 @@ const cell = async (
     bareGrpcJs.pid :
     id.startsWith("unary.tsH2.") ?
     tsVmH2.vm.pid :
+    id.startsWith("unary.tsConnect.") ?
+    tsVmConnect.vm.pid :
     tsVm.vm.pid
   const t0 = performance.now()
   let result: LoadResult
@@ -257,9 +264,15 @@ for (const c of [1, 16, 64]) {
   await cell(`unary.tsH2.grpcjs.Version.c${c}`, `  grpc-js → TS VM served by the h2 engine, Version`, c, () => runPromiseLoad(() => tsH2GrpcJs.version(), load(c)))
   if (c < 64) await cell(`unary.ts.connect.Version.c${c}`, `bare Connect → TS VM, Version`, c, () => runPromiseLoad(() => tsConnect.client.version({}), load(c)))
   await cell(`unary.ts.grpcjs.Version.c${c}`, `grpc-js → TS VM, Version`, c, () => runPromiseLoad(() => tsGrpcJs.version(), load(c)))
+  if (c < 64) {
+    await cell(`unary.tsConnect.typedConnect.Version.c${c}`, `  typed client → TS VM, Connect's engine at both ends (the reference)`, c, () => typedLoad(() => tsConnectBoth.version(), load(c)))
+  }
 }
 for (const c of [1, 16, 64]) {
   await cell(`unary.go.typed.Version.c${c}`, `typed client → Go plugin, Version`, c, () => typedLoad(() => go.version(), load(c)))
+  if (c < 64) {
+    await cell(`unary.go.typedConnect.Version.c${c}`, `  typed client over Connect's transport (the reference) → Go plugin, Version`, c, () => typedLoad(() => goConnectTyped.version(), load(c)))
+  }
   await cell(`unary.go.typedH2.Version.c${c}`, `  typed client over the h2 engine → Go plugin, Version`, c, () => typedLoad(() => goH2.version(), load(c)))
   if (c < 64) {
     await cell(`unary.go.typedNoProcess.Version.c${c}`, `  ablation: typed, no process race (ChainVm.make without process)`, c, () => typedLoad(() => goNoProcess.version(), load(c)))
@@ -339,6 +352,7 @@ await rt.runPromise(Scope.close(probeScope, Exit.void))
 await goVm.close()
 await tsVm.close()
 await tsVmH2.close()
+await tsVmConnect.close()
 await rt.runPromise(Scope.close(scope, Exit.void))
 await rt.dispose()
 
