@@ -97,6 +97,16 @@ export const make = (client: ChainVmClient, lastAccepted: LastAccepted, options:
     return fresh
   }
 
+  /** The VM decided `block`: it leaves the undecided blocks for the decided ones. */
+  const decide = (block: Block, status: "Accepted" | "Rejected"): Block => {
+    const k = key(block.id)
+    const decidedBlock = withStatus(verified.get(k) ?? unverified.get(k) ?? block, status)
+    verified.delete(k)
+    unverified.delete(k)
+    decided.set(k, decidedBlock)
+    return decidedBlock
+  }
+
   const hit = <A>(value: A) => {
     hits++
     return Effect.succeed(value)
@@ -167,26 +177,14 @@ export const make = (client: ChainVmClient, lastAccepted: LastAccepted, options:
     accept: (block) =>
       Effect.tap(client.blockAccept(block.id), () =>
         Effect.sync(() => {
-          const k = key(block.id)
-          const accepted = withStatus(verified.get(k) ?? unverified.get(k) ?? block, "Accepted")
-          verified.delete(k)
-          unverified.delete(k)
-          decided.set(k, accepted)
+          const accepted = decide(block, "Accepted")
           heights.set(accepted.height, accepted.id)
           if (accepted.height >= last.height) {
             last = { id: accepted.id, parentId: accepted.parentId, height: accepted.height, bytes: accepted.bytes, timestamp: accepted.timestamp }
           }
         })),
 
-    reject: (block) =>
-      Effect.tap(client.blockReject(block.id), () =>
-        Effect.sync(() => {
-          const k = key(block.id)
-          const rejected = withStatus(verified.get(k) ?? unverified.get(k) ?? block, "Rejected")
-          verified.delete(k)
-          unverified.delete(k)
-          decided.set(k, rejected)
-        })),
+    reject: (block) => Effect.tap(client.blockReject(block.id), () => Effect.sync(() => decide(block, "Rejected"))),
 
     getBlockIdAtHeight: (height) =>
       Effect.suspend(() => {

@@ -9,10 +9,10 @@
 import { createHash } from "node:crypto"
 import { describe, expect, it } from "@effect/vitest"
 import { MemoryDatabase, RpcDbServer } from "@vmre/rpcdb"
-import { ChainVm, type ChainVmClient, Id, NodeId, VmRuntime } from "@vmre/runtime"
+import { ChainVm, type ChainVmClient, Id, VmRuntime } from "@vmre/runtime"
 import { Ids } from "@vmre/wire"
 import { Effect, Layer, Logger } from "effect"
-import { goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
+import { goInitializeParams, goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 import { BlockState, Bootstrap } from "../src/index.ts"
 
 const live = Layer.merge(VmRuntime.layer, Logger.layer([]))
@@ -33,22 +33,7 @@ const launchGoVm = (name: string) =>
   Effect.gen(function*() {
     const db = yield* RpcDbServer.serve(yield* MemoryDatabase.make)
     const { client } = yield* ChainVm.launch({ path: goPluginPath, name })
-    const genesis = yield* client.initialize({
-      networkId: 12345,
-      subnetId: Id.make(new Uint8Array(32)),
-      chainId: Id.make(new Uint8Array(32).fill(7)),
-      nodeId: NodeId.make(new Uint8Array(20).fill(1)),
-      publicKey: new Uint8Array(48),
-      xChainId: Id.make(new Uint8Array(32).fill(2)),
-      cChainId: Id.make(new Uint8Array(32).fill(3)),
-      avaxAssetId: Id.make(new Uint8Array(32).fill(4)),
-      chainDataDir: "/tmp/go-vm",
-      genesisBytes: new TextEncoder().encode("genesis of the Go VM"),
-      upgradeBytes: new Uint8Array(),
-      configBytes: new Uint8Array(),
-      dbServerAddr: db.address,
-      serverAddr: db.address
-    })
+    const genesis = yield* client.initialize(goInitializeParams(db.address))
     yield* client.setState("NormalOp")
     return { client, genesis }
   })

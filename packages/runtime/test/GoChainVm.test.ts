@@ -6,9 +6,9 @@ import { describe, expect, it } from "@effect/vitest"
 import { MemoryDatabase, RpcDbServer } from "@vmre/rpcdb"
 import { DateTime, Effect, Layer, Logger } from "effect"
 import { ChainVm } from "../src/index.ts"
-import { Id, NodeId } from "../src/index.ts"
+import { Id } from "../src/index.ts"
 import { VmRuntime } from "../src/VmRuntime.ts"
-import { goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
+import { goInitializeParams, goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 
 const live = Layer.merge(VmRuntime.layer, Logger.layer([]))
 
@@ -19,22 +19,7 @@ describe.skipIf(skipGo)("ChainVm client driving a Go VM (grpc-go)", () => {
       const { client, vm } = yield* ChainVm.launch({ path: goPluginPath, name: "go-vm" })
       expect(yield* client.version()).toBe("goplugin/0.1.0")
 
-      const genesis = yield* client.initialize({
-        networkId: 12345,
-        subnetId: Id.make(new Uint8Array(32)),
-        chainId: Id.make(new Uint8Array(32).fill(7)),
-        nodeId: NodeId.make(new Uint8Array(20).fill(1)),
-        publicKey: new Uint8Array(48),
-        xChainId: Id.make(new Uint8Array(32).fill(2)),
-        cChainId: Id.make(new Uint8Array(32).fill(3)),
-        avaxAssetId: Id.make(new Uint8Array(32).fill(4)),
-        chainDataDir: "/tmp/go-vm",
-        genesisBytes: new TextEncoder().encode("genesis of the Go VM"),
-        upgradeBytes: new Uint8Array(),
-        configBytes: new Uint8Array(),
-        dbServerAddr: db.address,
-        serverAddr: db.address
-      })
+      const genesis = yield* client.initialize(goInitializeParams(db.address))
       expect(genesis.height).toBe(0n)
       expect(genesis.parentId).toEqual(new Uint8Array(32))
       yield* client.setState("NormalOp")
