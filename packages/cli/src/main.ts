@@ -49,8 +49,11 @@ const teardown: Runtime.Teardown = (exit, onExit) => {
   const code = exitCodeOf(exit)
   const lost = statusLine.dropped()
   if (lost > 0) process.stderr.write(`vmre: WARN ${lost} log line(s) dropped: stderr was not read fast enough\n`)
-  onExit(code)
   exitAfterLinger(code)
+  // On a signal onExit exits at once: what is still queued for a slow stderr reader (the count
+  // above included) is written first, within the linger bound.
+  if (process.stderr.writableLength === 0) onExit(code)
+  else process.stderr.write("", () => onExit(code))
 }
 
 Command.runWith(vmre, { version })(PluginArgv.separate(process.argv.slice(2))).pipe(

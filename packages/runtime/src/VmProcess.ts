@@ -194,7 +194,9 @@ export class VmProcess extends Context.Service<VmProcess, {
             // SIGTERM to the process group, SIGKILL to it after the grace period.
             const watch = yield* Effect.forkChild(Effect.gen(function*() {
               yield* Deferred.await(exited)
-              // The plugin is gone: anything still in its group ignored the SIGTERM.
+              // The plugin is gone: anything still in its group ignored the SIGTERM (given a
+              // moment to act on it). A group left empty, the usual case, costs the stop no wait.
+              if (!isAlive(-pid)) return
               yield* Effect.sleep(Duration.millis(50))
               if (isAlive(-pid)) groupOutlivedPlugin = true
             }))
