@@ -16,6 +16,7 @@ import {
   RuntimeServerFailed
 } from "./Errors.ts"
 import { EngineEnv, ProtocolVersion } from "@vmre/wire"
+import { GrpcEngine } from "@vmre/transport"
 import * as Checksum from "./Checksum.ts"
 import type * as ResourceLimits from "./ResourceLimits.ts"
 import * as Durations from "./Durations.ts"
@@ -33,7 +34,7 @@ export interface LaunchConfig {
   readonly cwd?: string | undefined
   /** Extra environment for the plugin, on top of what upstream nodes pass. */
   readonly env?: Readonly<Record<string, string>> | undefined
-  /** Pass the host's whole environment (upstream passes only GRPC_* and GODEBUG*; vmre also OTEL_*). */
+  /** Pass the host's whole environment (upstream passes only GRPC_* and GODEBUG*; vmre also OTEL_* and VMRE_GRPC_ENGINE). */
   readonly inheritEnv?: boolean | undefined
   /**
    * The version the plugin must report, or the set of versions accepted (e.g.
@@ -118,11 +119,15 @@ export class VmRuntimeConfig extends Context.Service<VmRuntimeConfig, {
 }
 
 // As upstream, GRPC_* and GODEBUG*; and OTEL_*, so that a plugin exports its spans where the
-// host's go (the SDK reads the standard OpenTelemetry exporter variables).
+// host's go (the SDK reads the standard OpenTelemetry exporter variables); and the gRPC engine
+// the host was told to use, so that one variable switches both ends.
 const upstreamEnv = (): Record<string, string> => {
   const env: Record<string, string> = {}
   for (const [name, value] of Object.entries(process.env)) {
-    if (value !== undefined && (name.startsWith("GRPC_") || name.startsWith("GODEBUG") || name.startsWith("OTEL_"))) env[name] = value
+    if (
+      value !== undefined &&
+      (name.startsWith("GRPC_") || name.startsWith("GODEBUG") || name.startsWith("OTEL_") || name === GrpcEngine.ENV)
+    ) env[name] = value
   }
   return env
 }

@@ -49,6 +49,32 @@ describe("VmRuntime.launch", () => {
     })
   })
 
+  it.live("a plugin gets the engine address, GRPC_*, GODEBUG*, OTEL_* and VMRE_GRPC_ENGINE of the host's environment, nothing else", () =>
+    Effect.gen(function*() {
+      const dir = mkdtempSync(join(tmpdir(), "vmre-env-"))
+      const dump = join(dir, "env")
+      // `export -p` is a shell built-in: the plugin has no PATH.
+      const plugin = join(dir, "plugin")
+      writeFileSync(plugin, `#!/bin/sh\nexport -p > ${dump}\nFIXTURE_MODE=normal exec ${process.execPath} ${fixturePath}\n`)
+      chmodSync(plugin, 0o755)
+      const host = { GRPC_VERBOSITY: "debug", GODEBUG: "http2debug=1", OTEL_SERVICE_NAME: "node", VMRE_GRPC_ENGINE: "connect", VMRE_TEST_PRIVATE: "secret" }
+      const saved = Object.fromEntries(Object.keys(host).map((k) => [k, process.env[k]]))
+      yield* Effect.acquireRelease(Effect.sync(() => Object.assign(process.env, host)), () =>
+        Effect.sync(() => {
+          for (const [k, v] of Object.entries(saved)) v === undefined ? delete process.env[k] : (process.env[k] = v)
+        }))
+      const vm = yield* launchIn(Logger.layer([]), (runtime) => runtime.launch({ path: plugin, name: "env" }))
+      const seen = readFileSync(dump, "utf8")
+      for (const [name, value] of Object.entries(host)) {
+        if (name === "VMRE_TEST_PRIVATE") expect(seen).not.toContain(name)
+        else expect(seen).toContain(`${name}='${value}'`)
+      }
+      expect(seen).toMatch(/AVALANCHE_VM_RUNTIME_ENGINE_ADDR='127\.0\.0\.1:\d+'/)
+      expect(seen).not.toMatch(/\bPATH=|\bHOME=/)
+      // The fixture plugin served over Connect's engine, as the host's variable said: it still answers.
+      expect(vm.vmAddr).toMatch(/^127\.0\.0\.1:\d+$/)
+    }).pipe(Effect.scoped))
+
   it.live("fails with HandshakeTimeout when the plugin never calls Initialize, and kills it", () =>
     Effect.gen(function*() {
       const error = yield* launchIn(quiet, (runtime) =>
