@@ -282,6 +282,13 @@ const targets: Array<TargetResult> = [
     "higher"
   ),
   target(
+    "typed client → TS VM, BlockVerify 1 MiB, 1 caller ≤ grpc-js's",
+    median("unary.ts.typed.BlockVerify.1MiB.c1.latency"),
+    median("unary.ts.grpcjs.BlockVerify.1MiB.c1.latency"),
+    "ms",
+    "lower"
+  ),
+  target(
     "typed client → TS VM, ParseBlock 1 MiB, 1 caller ≤ grpc-js's",
     median("unary.ts.typed.ParseBlock.1MiB.c1.latency"),
     median("unary.ts.grpcjs.ParseBlock.1MiB.c1.latency"),
