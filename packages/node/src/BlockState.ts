@@ -20,7 +20,7 @@
  */
 import type { Block, BlockContextOptions, Call, ChainVmClient, LastAccepted } from "@vmre/runtime"
 import { Ids, WireErrors } from "@vmre/wire"
-import { type DateTime, Effect } from "effect"
+import { type DateTime, Effect, Metric } from "effect"
 import { LRUCache } from "lru-cache"
 
 type Id = Ids.Id
@@ -36,6 +36,19 @@ export interface BlockStateOptions {
   readonly bytesCacheSize?: number | undefined
   /** Accepted heights → id (default 8,192). */
   readonly heightCacheSize?: number | undefined
+  /** The chain's name: hits and misses are counted in `vmre_chain_block_cache_{hits,misses}_total{chain}`. */
+  readonly chain?: string | undefined
+}
+
+export const metrics = {
+  hits: Metric.counter("vmre_chain_block_cache_hits_total", {
+    description: "Block questions a chain's block state answered without a VM call",
+    incremental: true
+  }),
+  misses: Metric.counter("vmre_chain_block_cache_misses_total", {
+    description: "Block questions a chain's block state passed to the VM",
+    incremental: true
+  })
 }
 
 /** What the cache saved: calls answered here, calls that went to the VM. */
@@ -107,12 +120,18 @@ export const make = (client: ChainVmClient, lastAccepted: LastAccepted, options:
     return decidedBlock
   }
 
-  const hit = <A>(value: A) => {
-    hits++
-    return Effect.succeed(value)
+  const hitCounter = options.chain === undefined ? undefined : Metric.withAttributes(metrics.hits, { chain: options.chain })
+  const missCounter = options.chain === undefined ? undefined : Metric.withAttributes(metrics.misses, { chain: options.chain })
+  /** Counts `n` questions answered here, then `then`. */
+  const hitN = <A, E>(n: number, then: Effect.Effect<A, E>): Effect.Effect<A, E> => {
+    hits += n
+    return hitCounter === undefined || n === 0 ? then : Effect.andThen(Metric.update(hitCounter, n), then)
   }
-  const miss = () => {
-    misses++
+  const hit = <A>(value: A) => hitN(1, Effect.succeed(value))
+  /** Counts `n` questions passed to the VM, then `then`. */
+  const missN = <A, E>(n: number, then: Effect.Effect<A, E>): Effect.Effect<A, E> => {
+    misses += n
+    return missCounter === undefined ? then : Effect.andThen(Metric.update(missCounter, n), then)
   }
 
   const parseBlock = (bytes: Uint8Array): Call<Block> =>
@@ -120,8 +139,7 @@ export const make = (client: ChainVmClient, lastAccepted: LastAccepted, options:
       const id = bytesToId.get(bytesKey(bytes))
       const known = id === undefined ? undefined : cached(id)
       if (known !== undefined) return hit(known)
-      miss()
-      return Effect.map(client.parseBlock(bytes), remember)
+      return missN(1, Effect.map(client.parseBlock(bytes), remember))
     })
 
   return {
@@ -133,13 +151,14 @@ export const make = (client: ChainVmClient, lastAccepted: LastAccepted, options:
         // As upstream: an id the VM did not have is not asked again until the block is seen
         // (every block reaches the VM through parse or build, and so through here).
         if (missing.has(k)) {
-          hits++
-          return Effect.fail(new WireErrors.NotFound({ method: "GetBlock", subject: `block ${Ids.toHex(id)}` }))
+          return hitN(1, Effect.fail(new WireErrors.NotFound({ method: "GetBlock", subject: `block ${Ids.toHex(id)}` })))
         }
-        miss()
-        return client.getBlock(id).pipe(
-          Effect.map(remember),
-          Effect.tapErrorTag("NotFound", () => Effect.sync(() => missing.set(k, true)))
+        return missN(
+          1,
+          client.getBlock(id).pipe(
+            Effect.map(remember),
+            Effect.tapErrorTag("NotFound", () => Effect.sync(() => missing.set(k, true)))
+          )
         )
       }),
 
@@ -152,13 +171,17 @@ export const make = (client: ChainVmClient, lastAccepted: LastAccepted, options:
           return id === undefined ? undefined : cached(id)
         })
         const unknown = blocks.filter((_, i) => answers[i] === undefined)
-        hits += blocks.length - unknown.length
-        if (unknown.length === 0) return Effect.succeed(answers as ReadonlyArray<Block>)
-        misses += unknown.length
-        return Effect.map(client.batchedParseBlock(unknown), (parsed) => {
-          let next = 0
-          return answers.map((known) => known ?? remember(parsed[next++]!))
-        })
+        if (unknown.length === 0) return hitN(blocks.length, Effect.succeed(answers as ReadonlyArray<Block>))
+        return hitN(
+          blocks.length - unknown.length,
+          missN(
+            unknown.length,
+            Effect.map(client.batchedParseBlock(unknown), (parsed) => {
+              let next = 0
+              return answers.map((known) => known ?? remember(parsed[next++]!))
+            })
+          )
+        )
       }),
 
     buildBlock: (options) => Effect.map(client.buildBlock(options), remember),
@@ -190,12 +213,14 @@ export const make = (client: ChainVmClient, lastAccepted: LastAccepted, options:
       Effect.suspend(() => {
         const known = height <= last.height ? heights.get(height) : undefined
         if (known !== undefined) return hit(known)
-        miss()
-        return Effect.tap(client.getBlockIdAtHeight(height), (id) =>
-          Effect.sync(() => {
-            // Only heights at or below the last accepted one are final.
-            if (height <= last.height) heights.set(height, id)
-          }))
+        return missN(
+          1,
+          Effect.tap(client.getBlockIdAtHeight(height), (id) =>
+            Effect.sync(() => {
+              // Only heights at or below the last accepted one are final.
+              if (height <= last.height) heights.set(height, id)
+            }))
+        )
       }),
 
     lastAccepted: Effect.sync(() => last),

@@ -210,7 +210,7 @@ export const run = Effect.fn("Chain.run")(function*(
         )
         yield* lifecycle.publish({ _tag: "ChainApi", name, paths: yield* routes.mount(handlers, headerRouted) })
       }
-      const blocks = BlockState.make(instance.client, instance.lastAccepted)
+      const blocks = BlockState.make(instance.client, instance.lastAccepted, { chain: name })
       yield* Deferred.succeed(current, { instance, blocks })
       yield* Deferred.succeed(started, undefined)
       const { client } = instance

@@ -11,7 +11,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { MemoryDatabase, RpcDbServer } from "@vmre/rpcdb"
 import { ChainVm, type ChainVmClient, Id, VmRuntime } from "@vmre/runtime"
 import { Ids } from "@vmre/wire"
-import { Effect, Layer, Logger } from "effect"
+import { Effect, Layer, Logger, Metric } from "effect"
 import { goInitializeParams, goPluginPath, skipGo } from "../../../test-support/goInterop.ts"
 import { BlockState, Bootstrap } from "../src/index.ts"
 
@@ -54,7 +54,7 @@ describe.skipIf(skipGo)("BlockState: the node's block cache in front of a Go VM"
     Effect.gen(function*() {
       const { client: raw, genesis } = yield* launchGoVm("go-cache")
       const { calls, client } = counted(raw)
-      const state = BlockState.make(client, genesis)
+      const state = BlockState.make(client, genesis, { chain: "cache-test" })
 
       // Accepted through the state: the block, its bytes and its height are known here.
       const a = yield* state.buildBlock()
@@ -122,6 +122,11 @@ describe.skipIf(skipGo)("BlockState: the node's block cache in front of a Go VM"
       expect(calls.batchedParseBlock).toBe(1)
       const stats = yield* state.stats
       expect(stats.hits).toBeGreaterThan(stats.misses)
+      // The same counts as metrics, labelled with the chain.
+      const countOf = (metric: typeof BlockState.metrics.hits) =>
+        Effect.map(Metric.value(Metric.withAttributes(metric, { chain: "cache-test" })), (s) => s.count)
+      expect(yield* countOf(BlockState.metrics.hits)).toBe(stats.hits)
+      expect(yield* countOf(BlockState.metrics.misses)).toBe(stats.misses)
     }).pipe(Effect.scoped, Effect.provide(live)))
 
   it.live("an evicted block is asked again and answered as the VM knows it", () =>
