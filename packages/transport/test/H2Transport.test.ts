@@ -21,10 +21,12 @@ const server = (port?: number) =>
   Effect.gen(function*() {
     const cancelled = yield* Deferred.make<void>()
     const timeouts: Array<string | null> = []
+    const metadata: Array<string | null> = []
     const served = yield* GrpcServer.serve((router) =>
       router.service(pb.VM, {
         version: (_, context) => {
           timeouts.push(context.requestHeader.get("grpc-timeout"))
+          metadata.push(context.requestHeader.get("x-vmre-test"))
           return { version: "h2-test/1" }
         },
         buildBlock: (_, context) =>
@@ -41,7 +43,7 @@ const server = (port?: number) =>
         // Echoes the request's bytes back (a block id's worth of them as the size to send).
         getAncestors: ({ blkId, maxBlocksSize }) => ({ blksBytes: [new Uint8Array(maxBlocksSize).fill(blkId[0] ?? 0)] })
       }), port === undefined ? {} : { port })
-    return { ...served, cancelled: Deferred.await(cancelled), timeouts }
+    return { ...served, cancelled: Deferred.await(cancelled), timeouts, metadata }
   })
 
 describe("H2Transport", () => {
@@ -55,6 +57,11 @@ describe("H2Transport", () => {
       expect((yield* Effect.promise(() => client.version({}, { timeoutMs: 5_000 }))).version).toBe("h2-test/1")
       expect(vm.timeouts[0]).toMatch(/^\d+m$/)
       expect(Number(vm.timeouts[0]!.slice(0, -1))).toBeLessThanOrEqual(5_000)
+      // Metadata in each form a Connect caller may give it (a record, Web Headers, pairs) reaches the server.
+      for (const headers of [{ "X-Vmre-Test": "record" }, new Headers({ "x-vmre-test": "headers" }), [["x-vmre-test", "pairs"]] as Array<[string, string]>]) {
+        yield* Effect.promise(() => client.version({}, { headers }))
+      }
+      expect(vm.metadata.slice(1)).toEqual(["record", "headers", "pairs"])
 
       // A deadline the server does not enforce: enforced here, DeadlineExceeded.
       const timedOut = yield* failure(client.buildBlock({}, { timeoutMs: 200 }))
