@@ -189,6 +189,7 @@ describe("bin/payload-chain under the engine (@vmre/runtime)", () => {
       for (const file of ["payload-chain.mjs", "payload-chain.sources"]) {
         copyFileSync(real(`../dist/${file}`), join(example, "dist", file))
       }
+      cpSync(real("../dist/chunks"), join(example, "dist/chunks"), { recursive: true })
       expect(yield* launch).toBe(`${example}/bin/../dist/payload-chain.mjs`)
 
       const later = new Date(Date.now() + 60_000)

@@ -2,8 +2,8 @@
  * Client transports to a gRPC peer on loopback, with the Go nodes' connection options.
  */
 import type { Transport } from "@connectrpc/connect"
-import { compressionGzip, createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node"
 import { Duration, Effect, type Scope } from "effect"
+import * as ConnectNode from "./ConnectNode.ts"
 import * as GrpcEngine from "./GrpcEngine.ts"
 import * as H2Transport from "./H2Transport.ts"
 
@@ -56,7 +56,11 @@ export const transport = (
   address: string,
   options: GrpcTransportOptions = {}
 ): Effect.Effect<GrpcTransport, never, Scope.Scope> =>
-  GrpcEngine.choose(options.engine, options.compression) === "h2" ? h2Transport(address, options) : Effect.acquireRelease(
+  GrpcEngine.choose(options.engine, options.compression) === "h2" ? h2Transport(address, options) : connectTransport(address, options)
+
+/** Connect's own transport (the reference engine; the only one that compresses). */
+const connectTransport = (address: string, options: GrpcTransportOptions): Effect.Effect<GrpcTransport, never, Scope.Scope> =>
+  Effect.flatMap(ConnectNode.load, ({ compressionGzip, createGrpcTransport, Http2SessionManager }) => Effect.acquireRelease(
     Effect.sync(() => {
       const baseUrl = `http://${address}`
       const sessionManager = new Http2SessionManager(baseUrl, {
@@ -88,7 +92,7 @@ export const transport = (
         close()
         sessionManager.abort()
       })
-  ).pipe(Effect.map(({ isClosed, sessionManager, transport }): GrpcTransport => ({ transport, sessionManager, isClosed })))
+  ).pipe(Effect.map(({ isClosed, sessionManager, transport }): GrpcTransport => ({ transport, sessionManager, isClosed }))))
 
 /** The same over vmre's engine on bare node:http2. */
 const h2Transport = (address: string, options: GrpcTransportOptions): Effect.Effect<GrpcTransport, never, Scope.Scope> =>

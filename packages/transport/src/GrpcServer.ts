@@ -6,10 +6,11 @@
  * `127.0.0.1:0`, closed when the scope closes without waiting on idle client sessions.
  */
 import type { ConnectRouter } from "@connectrpc/connect"
-import { compressionGzip, connectNodeAdapter } from "@connectrpc/connect-node"
+import type { connectNodeAdapter } from "@connectrpc/connect-node"
 import { Duration, Effect, Schema, type Scope } from "effect"
 import * as http2 from "node:http2"
 import { encodeGrpcMessage } from "./GrpcFrames.ts"
+import * as ConnectNode from "./ConnectNode.ts"
 import * as GrpcEngine from "./GrpcEngine.ts"
 import * as H2Handler from "./H2Handler.ts"
 import type * as net from "node:net"
@@ -97,7 +98,9 @@ export const serve = (
   const host = options.host ?? "127.0.0.1"
   const closeGraceMillis = Duration.toMillis(options.closeGrace ?? Duration.seconds(1))
   const prefaceTimeoutMillis = Duration.toMillis(options.prefaceTimeout ?? Duration.seconds(10))
-  return Effect.acquireRelease(
+  const engine = GrpcEngine.choose(options.engine, options.compression)
+  // Connect's adapter only for Connect's engine (see ConnectNode).
+  return Effect.flatMap(engine === "h2" ? Effect.succeed(undefined) : ConnectNode.load, (connectNode) => Effect.acquireRelease(
     Effect.callback<
       { server: http2.Http2Server; sessions: Set<http2.ServerHttp2Session>; sockets: Set<net.Socket>; port: number },
       ServerListenError
@@ -115,18 +118,17 @@ export const serve = (
           maxSessionInvalidFrames: 1_000,
           unknownProtocolTimeout: 5_000
         }
-        const engine = GrpcEngine.choose(options.engine, options.compression)
-        const server = engine === "h2" ?
+        const server = connectNode === undefined ?
           http2.createServer(serverOptions).on("stream", H2Handler.make(H2Handler.collect(routes))) :
           http2.createServer(
             serverOptions,
-            connectNodeAdapter({
+            connectNode.connectNodeAdapter({
               routes: (router) => {
                 routes(router)
                 for (const handler of router.handlers) services.add(handler.service.typeName)
               },
               fallback: unimplemented(services),
-              acceptCompression: options.compression === "gzip" ? [compressionGzip] : []
+              acceptCompression: options.compression === "gzip" ? [connectNode.compressionGzip] : []
             })
           )
         server.on("connection", (socket: net.Socket) => {
@@ -184,5 +186,5 @@ export const serve = (
         for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy()
         for (const session of sessions) session.close()
       })
-  ).pipe(Effect.map(({ port }) => ({ address: `${host}:${port}`, port })))
+  ).pipe(Effect.map(({ port }) => ({ address: `${host}:${port}`, port }))))
 }
