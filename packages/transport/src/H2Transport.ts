@@ -6,7 +6,7 @@
  * of a unary call's client CPU.
  *
  * What it does is gRPC over h2c as the Go nodes speak it, with Connect's own gRPC protocol
- * helpers for the parts that carry meaning (request headers with `grpc-timeout`, response
+ * helpers for the parts that carry meaning when an answer is not a plain success (response
  * validation, trailer status with `grpc-status-details-bin`): length-prefixed messages; the
  * deadline sent and enforced (`DeadlineExceeded`), cancellation as RST_STREAM(CANCEL);
  * trailers-only responses; a maximum received message size (`ResourceExhausted`); GOAWAY and a
@@ -14,7 +14,8 @@
  * configures them. Unary and streaming calls. Compression is not offered (the Go nodes send
  * none unless asked).
  *
- * Connect's transport (`GrpcClient.transport`) stays the reference and the default.
+ * The default engine of `GrpcClient.transport`; Connect's transport stays the reference and
+ * the fallback (`GrpcEngine`).
  */
 import { create, type DescMessage, type MessageInitShape, toBinary } from "@bufbuild/protobuf"
 import {
@@ -54,7 +55,11 @@ export interface H2Transport {
 
 const { NGHTTP2_CANCEL } = http2.constants
 
-/** One call's HTTP/2 stream: its response head, its messages as they arrive, its end. */
+/** The server reset the stream with `code`. */
+const resetError = (code: number) =>
+  new ConnectError(`stream reset by the server (code ${code})`, code === NGHTTP2_CANCEL ? Code.Canceled : Code.Unavailable)
+
+/** One streaming call's HTTP/2 stream: its response head, its messages as they arrive, its end. */
 interface Exchange {
   readonly head: Promise<{ status: number; header: Headers }>
   readonly messages: AsyncIterable<Uint8Array>
@@ -190,9 +195,7 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
       stream.on("close", () => {
         if (settled) return
         const code = stream.rstCode
-        if (code !== 0 && code !== undefined) {
-          return settle(new ConnectError(`stream reset by the server (code ${code})`, code === NGHTTP2_CANCEL ? Code.Canceled : Code.Unavailable))
-        }
+        if (code !== 0 && code !== undefined) return settle(resetError(code))
         if (head === undefined) return settle(new ConnectError(`the stream closed before a response (code ${code})`, Code.Unavailable))
         if (reader.pending > 0) return settle(new ConnectError("the response ended inside a message", Code.Internal))
         settle(undefined)
@@ -205,8 +208,8 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
     path: string,
     signal: AbortSignal | undefined,
     timeoutMs: number | undefined,
-    header: ConstructorParameters<typeof Headers>[0] | undefined,
-    requests: AsyncIterable<Uint8Array> | Uint8Array
+    header: HeadersInit | undefined,
+    requests: AsyncIterable<Uint8Array>
   ): Exchange => {
     const outgoing = outgoingHeaders(path, timeoutMs, header)
     let fail: (error: ConnectError) => void = () => {}
@@ -245,29 +248,24 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
     const end = new Promise<Headers>((resolve, reject) => {
       stream.once("end", () => resolve(trailers))
       stream.once("close", () => {
-        if (stream.rstCode !== 0 && stream.rstCode !== undefined) {
-          reject(new ConnectError(`stream reset by the server (code ${stream.rstCode})`, stream.rstCode === NGHTTP2_CANCEL ? Code.Canceled : Code.Unavailable))
-        } else resolve(trailers)
+        if (stream.rstCode !== 0 && stream.rstCode !== undefined) reject(resetError(stream.rstCode))
+        else resolve(trailers)
       })
       stream.once("error", (error) => reject(ConnectError.from(error, Code.Unavailable)))
       failed.catch(reject)
     }).finally(cleanup)
     end.catch(() => {})
 
-    // Requests: one buffer (unary) or a stream of messages.
-    if (requests instanceof Uint8Array) stream.end(frame(requests))
-    else {
-      void (async () => {
-        try {
-          for await (const message of requests) {
-            if (!stream.write(frame(message))) await new Promise((resolve) => stream.once("drain", resolve))
-          }
-          stream.end()
-        } catch (error) {
-          cancel(ConnectError.from(error))
+    void (async () => {
+      try {
+        for await (const message of requests) {
+          if (!stream.write(frame(message))) await new Promise((resolve) => stream.once("drain", resolve))
         }
-      })()
-    }
+        stream.end()
+      } catch (error) {
+        cancel(ConnectError.from(error))
+      }
+    })()
 
     const reader = new FrameReader(readMaxBytes)
     const messages = (async function*() {
@@ -310,7 +308,7 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
       method: DescMethodUnary<I, O>,
       signal: AbortSignal | undefined,
       timeoutMs: number | undefined,
-      header: ConstructorParameters<typeof Headers>[0] | undefined,
+      header: HeadersInit | undefined,
       input: MessageInitShape<I>
     ): Promise<UnaryResponse<I, O>> {
       const request = toBinary(method.input, create(method.input, input))
@@ -321,7 +319,7 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
       method: DescMethodStreaming<I, O>,
       signal: AbortSignal | undefined,
       timeoutMs: number | undefined,
-      header: ConstructorParameters<typeof Headers>[0] | undefined,
+      header: HeadersInit | undefined,
       input: AsyncIterable<MessageInitShape<I>>
     ): Promise<StreamResponse<I, O>> {
       const requests = (async function*() {

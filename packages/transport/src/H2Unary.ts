@@ -60,15 +60,19 @@ export const unaryResponse = <I extends DescMessage, O extends DescMessage>(
   let trailers: Headers | undefined
   const usual = Number(head[":status"]) === 200 && PROTO_CONTENT_TYPES.has(String(head["content-type"])) &&
     head["grpc-status"] === undefined && trailer?.["grpc-status"] === "0"
+  let foundStatus = false
   if (!usual) {
     header = webHeaders(head)
-    const { foundStatus, headerError } = validateResponse(Number(head[":status"]), header)
-    if (headerError !== undefined) throw headerError
-    if (answer.extra) throw new ConnectError("protocol error: received extra output message for unary method", Code.Unimplemented)
-    trailers = foundStatus ? header : webHeaders(trailer ?? {})
-    validateTrailer(trailers, header)
+    const validated = validateResponse(Number(head[":status"]), header)
+    if (validated.headerError !== undefined) throw validated.headerError
+    foundStatus = validated.foundStatus
   }
+  // As Connect orders it: the response's header, then its messages, then its trailers.
   if (answer.extra) throw new ConnectError("protocol error: received extra output message for unary method", Code.Unimplemented)
+  if (!usual) {
+    trailers = foundStatus ? header! : webHeaders(trailer ?? {})
+    validateTrailer(trailers, header!)
+  }
   if (answer.message === undefined) throw new ConnectError("protocol error: missing output message for unary method", Code.Unimplemented)
   return {
     stream: false,
