@@ -102,6 +102,12 @@ export class FrameReader {
   }
 }
 
+/** What grpc-go and C-core say for a `/service/method` path they do not serve, given the services they do. */
+export const unimplementedMessage = (path: string, services: ReadonlySet<string>): string => {
+  const [service = "", method = ""] = path.replace(/^\//, "").split("/")
+  return services.has(service) ? `unknown method ${method} for service ${service}` : `unknown service ${service}`
+}
+
 /**
  * gRPC's percent-encoding of `grpc-message`: bytes outside printable ASCII, and `%`, as
  * `%XX` of their UTF-8 encoding.

@@ -9,7 +9,7 @@ import type { ConnectRouter } from "@connectrpc/connect"
 import type { connectNodeAdapter } from "@connectrpc/connect-node"
 import { Duration, Effect, Schema, type Scope } from "effect"
 import * as http2 from "node:http2"
-import { encodeGrpcMessage } from "./GrpcFrames.ts"
+import { encodeGrpcMessage, unimplementedMessage } from "./GrpcFrames.ts"
 import * as ConnectNode from "./ConnectNode.ts"
 import * as GrpcEngine from "./GrpcEngine.ts"
 import * as H2Handler from "./H2Handler.ts"
@@ -66,10 +66,7 @@ export { encodeGrpcMessage } from "./GrpcFrames.ts"
 type NodeHandlerFn = NonNullable<Parameters<typeof connectNodeAdapter>[0]["fallback"]>
 
 const unimplemented = (services: ReadonlySet<string>): NodeHandlerFn => (request, response) => {
-  const [service = "", method = ""] = ((request.url ?? "").split("?")[0] ?? "").replace(/^\//, "").split("/")
-  const message = services.has(service) ?
-    `unknown method ${method} for service ${service}` :
-    `unknown service ${service}`
+  const message = unimplementedMessage((request.url ?? "").split("?")[0] ?? "", services)
   // Trailers-only: one HEADERS frame that ends the stream. Headers followed by an empty DATA
   // frame would be initial metadata without trailers to C-core and grpc-go ("Stream removed").
   const headers = {

@@ -16,7 +16,7 @@ import { create, type DescMessage, type DescMethod, type DescService, isMessage,
 import { Code, ConnectError, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect"
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc"
 import * as http2 from "node:http2"
-import { decode, encodeGrpcMessage, frame, FrameReader } from "./GrpcFrames.ts"
+import { decode, encodeGrpcMessage, frame, FrameReader, unimplementedMessage } from "./GrpcFrames.ts"
 import * as CallContext from "./H2CallContext.ts"
 
 interface Route {
@@ -55,7 +55,7 @@ const trailerHeaders = (error: ConnectError | undefined, extra?: Headers): http2
   }
   setTrailerStatus(new Headers(), error).forEach((value, key) => (out[key] = value))
   // grpc-message as grpc-go writes it (Connect's encoding escapes more than gRPC asks).
-  if (error !== undefined) out["grpc-message"] = encodeGrpcMessage(error.rawMessage)
+  out["grpc-message"] = encodeGrpcMessage(error.rawMessage)
   return out
 }
 
@@ -94,9 +94,8 @@ export const make = (routes: Map<string, Route>, options: HandlerOptions = {}) =
     }
     const route = routes.get(path)
     if (route === undefined) {
-      const [service = "", method = ""] = path.replace(/^\//, "").split("/")
       stream.resume()
-      return fail(new ConnectError(services.has(service) ? `unknown method ${method} for service ${service}` : `unknown service ${service}`, Code.Unimplemented))
+      return fail(new ConnectError(unimplementedMessage(path, services), Code.Unimplemented))
     }
     const encoding = headers["grpc-encoding"]
     if (encoding !== undefined && encoding !== "identity") {
