@@ -56,10 +56,6 @@ export interface ClientOptions {
   readonly engine?: GrpcEngine.Kind | undefined
 }
 
-/** The engine `options` ask for, else `VMRE_GRPC_ENGINE`'s, else vmre's (`GrpcEngine`). */
-export const engineOf = (options: Pick<ClientOptions, "engine" | "compression">): GrpcEngine.Kind =>
-  GrpcEngine.choose(options.engine, options.compression)
-
 /** What a client is made of. */
 export interface ClientParts {
   readonly transport: Transport
@@ -71,13 +67,12 @@ export interface ClientParts {
   readonly ready: Effect.Effect<void, string> | undefined
   /** Why the last connection attempt failed, if it did: said when a call times out waiting. */
   readonly lastConnectError?: (() => string | undefined) | undefined
-  /** The plugin process serving the VM: calls race its exit. */
-  readonly process: VmProcessHandle | undefined
   /**
-   * Aborted when `process` exits (kept by the client's owner): a call in flight is aborted with
-   * it, which is cheaper than racing every call against the exit with fibers of its own.
+   * The plugin process serving the VM, and a signal its owner aborts when it exits: a call in
+   * flight is aborted with it (cheaper than racing every call against the exit with fibers of
+   * its own), and a call that lost its connection is told apart from a dead process.
    */
-  readonly exited?: AbortSignal | undefined
+  readonly process: { readonly handle: VmProcessHandle; readonly exited: AbortSignal } | undefined
   readonly isClosed: () => boolean
 }
 
@@ -127,8 +122,8 @@ export interface Caller {
 }
 
 export const makeCaller = (parts: ClientParts): Caller => {
-  const { process } = parts
-  const exitedSignal = parts.exited
+  const process = parts.process?.handle
+  const exitedSignal = parts.process?.exited
   // The calls in flight, aborted together when the process exits: one set per client instead of
   // a signal joined per call (AbortSignal.any is costly on the hot path).
   const inFlight = new Set<AbortController>()
@@ -240,11 +235,8 @@ export const makeCaller = (parts: ClientParts): Caller => {
                 Option.isSome(exit) ? exited(method, process, exit.value) : Effect.fail(error)
             ))
         )
-        // With the exit signal, the exit aborts the call (then sorted above as VmProcessExited).
-        return yield* exitedSignal !== undefined ? guarded : Effect.raceFirst(
-          guarded,
-          Effect.flatMap(process.exit, (exit) => exited(method, process, exit))
-        )
+        // The exit aborts the call through its signal (then sorted above as VmProcessExited).
+        return yield* guarded
       })
     })
 

@@ -25,7 +25,7 @@ import { type AttachError, type LaunchError, VmUnavailable } from "../Errors.ts"
 import type { VmProcessHandle } from "../VmProcess.ts"
 import { type AttachConfig, type LaunchConfig, type VmInstance, VmRuntime } from "../VmRuntime.ts"
 import { VmMetrics } from "../VmMetrics.ts"
-import { type ClientOptions, engineOf } from "./Call.ts"
+import type { ClientOptions } from "./Call.ts"
 import { type ChainVmClient, makeClient } from "./Client.ts"
 
 export interface ConnectOptions extends ClientOptions {
@@ -50,13 +50,12 @@ export class CurrentVm extends Context.Service<CurrentVm, VmInstance>()("@vmre/r
 const DEFAULT_SHUTDOWN_TIMEOUT = Duration.seconds(5)
 
 const make = Effect.fnUntraced(function*(options: ConnectOptions) {
-  const engine = engineOf(options)
+  // The engine asked for, else the environment's (vmre's offers no compression: gzip keeps Connect's).
   const conn = yield* GrpcClient.transport(options.address, {
     keepalive: options.keepalive,
     connectTimeout: options.connectTimeout,
-    // vmre's engine offers no compression: asking for gzip keeps Connect's.
     ...(options.compression === undefined ? {} : { compression: options.compression }),
-    engine
+    engine: options.engine
   })
   // gRPC "wait for ready": (re)connect with a backoff until the connection is up; the
   // call's timeout and the process's exit bound the wait. Unlike grpc-go, an address that
@@ -108,8 +107,7 @@ const make = Effect.fnUntraced(function*(options: ConnectOptions) {
     options,
     ready,
     lastConnectError: () => lastError,
-    process: options.process,
-    ...(options.process === undefined ? {} : { exited: exited.signal }),
+    process: options.process === undefined ? undefined : { handle: options.process, exited: exited.signal },
     isClosed: conn.isClosed
   })
 })
