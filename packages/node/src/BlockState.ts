@@ -88,17 +88,19 @@ export const make = (client: ChainVmClient, lastAccepted: LastAccepted, options:
   const bytesToId = new LRUCache<string, string>({ max: options.bytesCacheSize ?? 2048 })
   const heights = new LRUCache<bigint, Id>({ max: options.heightCacheSize ?? 8192 })
   let last: LastAccepted = lastAccepted
-  let hits = 0
-  let misses = 0
+  const counts = { hits: 0, misses: 0 }
   heights.set(lastAccepted.height, lastAccepted.id)
 
   const cached = (k: string): Block | undefined => verified.get(k) ?? decided.get(k) ?? unverified.get(k)
 
-  /** A block the VM just answered: the record here wins over its status (what was decided here is known here). */
-  const remember = (block: Block): Block => {
+  /**
+   * A block the VM just answered (`bytes`: the key of its bytes, when the caller has it): the
+   * record here wins over its status (what was decided here is known here).
+   */
+  const remember = (block: Block, bytes = bytesKey(block.bytes)): Block => {
     const k = key(block.id)
     missing.delete(k)
-    bytesToId.set(bytesKey(block.bytes), k)
+    bytesToId.set(bytes, k)
     const known = cached(k)
     if (known !== undefined) return known
     if (block.status === "Accepted" || block.status === "Rejected") {
@@ -120,26 +122,27 @@ export const make = (client: ChainVmClient, lastAccepted: LastAccepted, options:
     return decidedBlock
   }
 
-  const hitCounter = options.chain === undefined ? undefined : Metric.withAttributes(metrics.hits, { chain: options.chain })
-  const missCounter = options.chain === undefined ? undefined : Metric.withAttributes(metrics.misses, { chain: options.chain })
-  /** Counts `n` questions answered here, then `then`. */
-  const hitN = <A, E>(n: number, then: Effect.Effect<A, E>): Effect.Effect<A, E> => {
-    hits += n
-    return hitCounter === undefined || n === 0 ? then : Effect.andThen(Metric.update(hitCounter, n), then)
+  const chain = options.chain
+  const counters = chain === undefined ? undefined : {
+    hits: Metric.withAttributes(metrics.hits, { chain }),
+    misses: Metric.withAttributes(metrics.misses, { chain })
   }
+  /** Counts `n` questions answered here (hits) or passed to the VM (misses), then `then`. */
+  const tally = <A, E>(kind: keyof BlockStateStats, n: number, then: Effect.Effect<A, E>): Effect.Effect<A, E> => {
+    counts[kind] += n
+    return counters === undefined || n === 0 ? then : Effect.andThen(Metric.update(counters[kind], n), then)
+  }
+  const hitN = <A, E>(n: number, then: Effect.Effect<A, E>) => tally("hits", n, then)
+  const missN = <A, E>(n: number, then: Effect.Effect<A, E>) => tally("misses", n, then)
   const hit = <A>(value: A) => hitN(1, Effect.succeed(value))
-  /** Counts `n` questions passed to the VM, then `then`. */
-  const missN = <A, E>(n: number, then: Effect.Effect<A, E>): Effect.Effect<A, E> => {
-    misses += n
-    return missCounter === undefined ? then : Effect.andThen(Metric.update(missCounter, n), then)
-  }
 
   const parseBlock = (bytes: Uint8Array): Call<Block> =>
     Effect.suspend(() => {
-      const id = bytesToId.get(bytesKey(bytes))
+      const bytesK = bytesKey(bytes)
+      const id = bytesToId.get(bytesK)
       const known = id === undefined ? undefined : cached(id)
       if (known !== undefined) return hit(known)
-      return missN(1, Effect.map(client.parseBlock(bytes), remember))
+      return missN(1, Effect.map(client.parseBlock(bytes), (block) => remember(block, bytesK)))
     })
 
   return {
@@ -166,11 +169,13 @@ export const make = (client: ChainVmClient, lastAccepted: LastAccepted, options:
 
     batchedParseBlock: (blocks) =>
       Effect.suspend(() => {
-        const answers: Array<Block | undefined> = blocks.map((bytes) => {
-          const id = bytesToId.get(bytesKey(bytes))
+        const keys = blocks.map(bytesKey)
+        const answers: Array<Block | undefined> = keys.map((bytesK) => {
+          const id = bytesToId.get(bytesK)
           return id === undefined ? undefined : cached(id)
         })
         const unknown = blocks.filter((_, i) => answers[i] === undefined)
+        const unknownKeys = keys.filter((_, i) => answers[i] === undefined)
         if (unknown.length === 0) return hitN(blocks.length, Effect.succeed(answers as ReadonlyArray<Block>))
         return hitN(
           blocks.length - unknown.length,
@@ -178,7 +183,11 @@ export const make = (client: ChainVmClient, lastAccepted: LastAccepted, options:
             unknown.length,
             Effect.map(client.batchedParseBlock(unknown), (parsed) => {
               let next = 0
-              return answers.map((known) => known ?? remember(parsed[next++]!))
+              return answers.map((known) => {
+                if (known !== undefined) return known
+                const i = next++
+                return remember(parsed[i]!, unknownKeys[i])
+              })
             })
           )
         )
@@ -191,9 +200,9 @@ export const make = (client: ChainVmClient, lastAccepted: LastAccepted, options:
         Effect.sync(() => {
           const k = key(block.id)
           if (decided.has(k)) return
-          unverified.delete(k)
+          // A block parsed or built here has its bytes mapped already.
+          if (!unverified.delete(k)) bytesToId.set(bytesKey(block.bytes), k)
           missing.delete(k)
-          bytesToId.set(bytesKey(block.bytes), k)
           verified.set(k, withStatus(block, "Processing"))
         })),
 
@@ -225,6 +234,6 @@ export const make = (client: ChainVmClient, lastAccepted: LastAccepted, options:
 
     lastAccepted: Effect.sync(() => last),
 
-    stats: Effect.sync(() => ({ hits, misses }))
+    stats: Effect.sync(() => ({ ...counts }))
   }
 }
