@@ -19,14 +19,19 @@ beforeAll(freshBundle, 60_000)
 
 const runHost = (args: ReadonlyArray<string>) => runGoHost(args, executable)
 
+/** A genesis file (in a directory removed with the scope) whose chain allows empty blocks: the Go host builds one right after Initialize. */
+const emptyBlocksGenesis = Effect.gen(function*() {
+  const dir = mkdtempSync(join(tmpdir(), "payload-chain-go-"))
+  yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
+  const genesis = join(dir, "genesis.json")
+  writeFileSync(genesis, JSON.stringify({ message: "go host genesis", minPayloadsPerBlock: 0 }))
+  return genesis
+})
+
 describe.skipIf(skipGo)("payload-chain under a Go node (grpc-go)", () => {
   it.live("is launched, driven through a block's life and stopped cleanly", () =>
     Effect.gen(function*() {
-      const dir = mkdtempSync(join(tmpdir(), "payload-chain-go-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
-      // The Go host builds a block right after Initialize: this chain allows empty blocks.
-      const genesis = join(dir, "genesis.json")
-      writeFileSync(genesis, JSON.stringify({ message: "go host genesis", minPayloadsPerBlock: 0 }))
+      const genesis = yield* emptyBlocksGenesis
       const { code, result, stderr } = yield* runHost(["-exercise", "-genesis", genesis])
       expect(result, stderr).toMatchObject({ ok: true, protocolVersion: 45, version: VERSION, health: "SERVING" })
       const exercise = result.exercise
@@ -59,10 +64,7 @@ describe.skipIf(skipGo)("payload-chain under a Go node (grpc-go)", () => {
 
   it.live("serves its HTTP API through the Go node: status by HandleSimple, a JSON-RPC submit by Handle", () =>
     Effect.gen(function*() {
-      const dir = mkdtempSync(join(tmpdir(), "payload-chain-go-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
-      const genesis = join(dir, "genesis.json")
-      writeFileSync(genesis, JSON.stringify({ message: "go host genesis", minPayloadsPerBlock: 0 }))
+      const genesis = yield* emptyBlocksGenesis
       const submit = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "payload.submit", params: { payload: "from go" } })
       const { result, stderr } = yield* runHost([
         "-exercise",
@@ -93,10 +95,7 @@ describe.skipIf(skipGo)("payload-chain under a Go node (grpc-go)", () => {
 
   it.live("served by Connect's engine (VMRE_GRPC_ENGINE=connect, the fallback), it is driven the same way by the Go node", () =>
     Effect.gen(function*() {
-      const dir = mkdtempSync(join(tmpdir(), "payload-chain-go-"))
-      yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
-      const genesis = join(dir, "genesis.json")
-      writeFileSync(genesis, JSON.stringify({ message: "go host genesis", minPayloadsPerBlock: 0 }))
+      const genesis = yield* emptyBlocksGenesis
       const { code, result, stderr } = yield* runHost(["-exercise", "-genesis", genesis, "-env", "VMRE_GRPC_ENGINE=connect", "-http", "stream:GET:/status"])
       expect(result, stderr).toMatchObject({ ok: true, protocolVersion: 45, version: VERSION, health: "SERVING" })
       expect(result.exercise.buildBlock.height).toBe(1)
