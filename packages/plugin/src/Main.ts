@@ -16,9 +16,21 @@
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { WireErrors } from "@vmre/wire"
 import { Cause, Duration, Effect, Exit, type Fiber } from "effect"
+import * as v8 from "node:v8"
+
+/**
+ * Calls `main` now or, while a start-up snapshot is being built (`vmre pack`), in each process
+ * started from it: the snapshot holds the evaluated code; the work, the environment it reads,
+ * its signal handlers and sockets belong to the process.
+ */
+const atProcessStart = (main: () => void): void => {
+  if (v8.startupSnapshot.isBuildingSnapshot()) v8.startupSnapshot.setDeserializeMainFunction(main)
+  else main()
+}
 
 export const runMain = <E>(program: Effect.Effect<unknown, E>): void =>
-  NodeRuntime.runMain(
+  atProcessStart(() =>
+    NodeRuntime.runMain(
     program.pipe(
       Effect.tapCause((cause) =>
         Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => {
@@ -30,7 +42,7 @@ export const runMain = <E>(program: Effect.Effect<unknown, E>): void =>
       disableErrorReporting: true,
       teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
     }
-  )
+  ))
 
 /** Handed to the program of {@link runWithLifecycle}. */
 export interface PluginLifecycle {
@@ -73,6 +85,11 @@ export const isAlive = (pid: number): boolean => {
 export const runWithLifecycle = <E>(
   program: (lifecycle: PluginLifecycle) => Effect.Effect<unknown, E>,
   options: LifecycleOptions = {}
+): void => atProcessStart(() => runLifecycleNow(program, options))
+
+const runLifecycleNow = <E>(
+  program: (lifecycle: PluginLifecycle) => Effect.Effect<unknown, E>,
+  options: LifecycleOptions
 ): void => {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`))
   const stopTimeoutMillis = Duration.toMillis(options.stopTimeout ?? Duration.seconds(5))

@@ -53,11 +53,15 @@ export interface H2Transport {
   readonly error: () => unknown
 }
 
-const { NGHTTP2_CANCEL } = http2.constants
-
-/** The server reset the stream with `code`. */
+/**
+ * The server reset the stream with `code`. (`http2.constants` is read at the call, never at load: a
+ * packed plugin's start-up snapshot is taken with node:http2 not loaded yet; see `vmre pack`.)
+ */
 const resetError = (code: number) =>
-  new ConnectError(`stream reset by the server (code ${code})`, code === NGHTTP2_CANCEL ? Code.Canceled : Code.Unavailable)
+  new ConnectError(
+    `stream reset by the server (code ${code})`,
+    code === http2.constants.NGHTTP2_CANCEL ? Code.Canceled : Code.Unavailable
+  )
 
 /** One streaming call's HTTP/2 stream: its response head, its messages as they arrive, its end. */
 interface Exchange {
@@ -169,7 +173,7 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
         if (deadline !== undefined) clearTimeout(deadline)
         signal?.removeEventListener("abort", onAbort)
         if (error === undefined) return
-        if (!stream.destroyed) stream.close(NGHTTP2_CANCEL)
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL)
         reject(error)
       }
       const onAbort = () => settle(ConnectError.from(signal!.reason, Code.Canceled))
@@ -224,7 +228,7 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
     }
     const cancel = (error: ConnectError) => {
       fail(error)
-      if (!stream.destroyed) stream.close(NGHTTP2_CANCEL)
+      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL)
     }
     // The deadline is enforced here too: the server may not.
     const deadline = timeoutMs === undefined ? undefined : setTimeout(() => cancel(new ConnectError("the operation timed out", Code.DeadlineExceeded)), timeoutMs)
