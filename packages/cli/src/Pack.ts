@@ -1,10 +1,14 @@
 /**
  * `vmre pack`: a TypeScript VM as one file a node runs from its plugin directory, as a Go VM
  * is shipped. The VM's main module and everything it imports are bundled by esbuild into one
- * CommonJS script, which becomes a Node single executable application (`node --build-sea`,
- * with V8's code cache) of the Node running vmre. Where that Node cannot build one (before
- * 25.5), or with `sea: false`, the result is a `/bin/sh` launcher that runs the bundle with
- * that Node by absolute path: like the executable, it needs no PATH, HOME or working directory.
+ * CommonJS script, which becomes a Node single executable application (`node --build-sea`) of
+ * the Node running vmre, with a V8 start-up snapshot of the evaluated bundle: the process
+ * starts with the VM's code loaded and `runPlugin` runs (see LazyBuiltins.ts for the built-in
+ * modules that wait). A bundle that cannot be snapshotted (its top level opens a socket, say)
+ * gets V8's code cache instead, and the result says why. Where that Node cannot build an
+ * executable (before 25.5), or with `sea: false`, the result is a `/bin/sh` launcher that runs
+ * the bundle with that Node by absolute path: like the executable, it needs no PATH, HOME or
+ * working directory.
  * The bundle then lives in `.vmre/` beside the launcher: a node's plugin-directory scan skips
  * subdirectories, and would refuse any other file name that is not a VM ID or alias.
  */
@@ -13,6 +17,7 @@ import { spawnSync } from "node:child_process"
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
+import { lazyBuiltinsPlugin } from "./LazyBuiltins.ts"
 
 export class PackFailed extends Schema.TaggedError<PackFailed>()("PackFailed", {
   entry: Schema.String,
@@ -30,6 +35,8 @@ export interface PackOptions {
   readonly out: string
   /** Build a single executable where this Node can (default true). */
   readonly sea?: boolean | undefined
+  /** Give the single executable a start-up snapshot, where the bundle allows one (default true). */
+  readonly snapshot?: boolean | undefined
   /** Export conditions for resolving packages besides esbuild's defaults (e.g. `@vmre/source`). */
   readonly conditions?: ReadonlyArray<string> | undefined
 }
@@ -38,6 +45,10 @@ export interface Packed {
   readonly out: string
   /** A single executable, or a launcher with its bundle in `.vmre/`. */
   readonly kind: "single-executable" | "launcher"
+  /** How the executable starts: from a snapshot of the evaluated bundle, or compiling it with V8's code cache. */
+  readonly startup: "snapshot" | "code-cache" | "bundle"
+  /** Why a snapshot was asked for and not made (the executable then uses the code cache). */
+  readonly snapshotFailure?: string | undefined
   readonly bytes: number
   readonly bundleBytes: number
   readonly duration: number
@@ -57,7 +68,7 @@ export const canBuildSea = (version: string = process.versions.node): boolean =>
   return major > 25 || (major === 25 && minor >= 5)
 }
 
-const bundle = (entry: string, outfile: string, conditions: ReadonlyArray<string>) =>
+const bundle = (entry: string, outfile: string, conditions: ReadonlyArray<string>, forSnapshot: boolean) =>
   Effect.tryPromise({
     try: async () => {
       const esbuild = await import("esbuild")
@@ -73,19 +84,37 @@ const bundle = (entry: string, outfile: string, conditions: ReadonlyArray<string
         conditions: [...conditions],
         // Native addons cannot be inlined; a VM reaches its database through rpcdb anyway.
         external: ["classic-level"],
+        plugins: forSnapshot ? [lazyBuiltinsPlugin] : [],
         logLevel: "silent"
       })
     },
     catch: (error) => new PackFailed({ entry, reason: `bundling failed: ${error instanceof Error ? error.message : String(error)}` })
   })
 
-const buildSea = (entry: string, main: string, out: string, work: string) =>
+/**
+ * Why a build failed, from its output: a JavaScript error thrown by the bundle's top level, or
+ * V8's verdict on a heap it cannot serialize (the rest of the output is a native stack trace).
+ */
+export const buildFailureReason = (output: string, status: number | null, signal: string | null): string => {
+  const lines = output.split("\n").map((line) => line.replace(/^#\s*/, "").trim()).filter((line) => line !== "" && line.length < 400)
+  const how = signal !== null ? `killed by ${signal}` : `exit ${status}`
+  if (lines.some((line) => /CheckGlobalAndEternalHandles|not serialized/.test(line))) {
+    return `the bundle's top level holds native state a snapshot cannot (e.g. node:http2, http, https or tls used at load time, an open socket or timer); V8: CheckGlobalAndEternalHandles failed (${how})`
+  }
+  const telling = lines.find((line) => /^[A-Za-z]*Error\b|failed/.test(line)) ?? lines[0]
+  return telling === undefined ? how : `${telling} (${how})`
+}
+
+const buildSea = (entry: string, main: string, out: string, work: string, startup: "snapshot" | "code-cache") =>
   Effect.try({
     try: () => {
-      const config = path.join(work, "sea-config.json")
-      writeFileSync(config, JSON.stringify({ main, output: out, disableExperimentalSEAWarning: true, useCodeCache: true }))
+      const config = path.join(work, `sea-config.${startup}.json`)
+      const how = startup === "snapshot" ? { useSnapshot: true } : { useCodeCache: true }
+      writeFileSync(config, JSON.stringify({ main, output: out, disableExperimentalSEAWarning: true, ...how }))
       const result = spawnSync(process.execPath, ["--build-sea", config], { cwd: work, encoding: "utf8", timeout: 120_000 })
-      if (result.status !== 0) throw new Error((result.stderr || result.stdout || `exit ${result.status}`).trim())
+      if (result.status !== 0) {
+        throw new Error(buildFailureReason(`${result.stderr ?? ""}\n${result.stdout ?? ""}`, result.status, result.signal))
+      }
     },
     catch: (error) => new PackFailed({ entry, reason: `node --build-sea failed: ${(error as Error).message}` })
   })
@@ -111,14 +140,26 @@ export const pack = Effect.fn("Pack.pack")(function*(options: PackOptions) {
   mkdirSync(path.dirname(out), { recursive: true })
 
   const sea = (options.sea ?? true) && canBuildSea()
+  const snapshot = sea && (options.snapshot ?? true)
   const bundleName = `${path.basename(out)}.cjs`
   const bundlePath = sea ? path.join(work, "main.cjs") : path.join(path.dirname(out), ".vmre", bundleName)
   mkdirSync(path.dirname(bundlePath), { recursive: true })
-  yield* bundle(entry, bundlePath, options.conditions ?? [])
+  // The snapshot's bundle runs as well without one (its stand-ins load on first use), so the
+  // fallback to the code cache reuses it.
+  yield* bundle(entry, bundlePath, options.conditions ?? [], snapshot)
   const bundleBytes = statSync(bundlePath).size
 
+  let startup: Packed["startup"] = "bundle"
+  let snapshotFailure: string | undefined
+  if (snapshot) {
+    snapshotFailure = yield* buildSea(entry, bundlePath, out, work, "snapshot").pipe(
+      Effect.as(undefined),
+      Effect.catchTag("PackFailed", (failed) => Effect.succeed(failed.reason))
+    )
+  }
   if (sea) {
-    yield* buildSea(entry, bundlePath, out, work)
+    startup = snapshot && snapshotFailure === undefined ? "snapshot" : "code-cache"
+    if (startup === "code-cache") yield* buildSea(entry, bundlePath, out, work, "code-cache")
   } else {
     writeFileSync(out, launcher(process.execPath, bundleName))
   }
@@ -126,6 +167,8 @@ export const pack = Effect.fn("Pack.pack")(function*(options: PackOptions) {
   return {
     out,
     kind: sea ? "single-executable" : "launcher",
+    startup,
+    snapshotFailure,
     bytes: statSync(out).size,
     bundleBytes,
     duration: performance.now() - started

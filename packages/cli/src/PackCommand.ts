@@ -13,6 +13,12 @@ const formatBytes = (bytes: number): string =>
     `${(bytes / 1024).toFixed(0)} KiB` :
     `${bytes} bytes`
 
+const kinds = {
+  snapshot: "single executable (Node SEA, start-up snapshot)",
+  "code-cache": "single executable (Node SEA, code cache)",
+  bundle: "launcher + bundle in .vmre/"
+} as const
+
 export const pack = Command.make(
   "pack",
   {
@@ -27,16 +33,21 @@ export const pack = Command.make(
     launcher: Flag.Boolean("launcher").pipe(
       Flag.withDescription("Write a /bin/sh launcher and its bundle (in .vmre/ beside it) instead of a single executable"),
       Flag.withDefault(false)
+    ),
+    codeCache: Flag.Boolean("code-cache").pipe(
+      Flag.withDescription("Give the executable V8's code cache instead of a start-up snapshot of the loaded VM"),
+      Flag.withDefault(false)
     )
   },
   Effect.fn("vmre pack")(function*(input) {
-    const packed = yield* Pack.pack({ entry: input.entry, out: input.out, sea: !input.launcher }).pipe(
+    const packed = yield* Pack.pack({ entry: input.entry, out: input.out, sea: !input.launcher, snapshot: !input.codeCache }).pipe(
       whileWaiting(`packing ${path.basename(input.entry)}…`),
       Effect.catchTag("PackFailed", (error) => Effect.andThen(Console.error(error.message), new Reported({ code: ExitCode.pluginFailed })))
     )
     yield* Console.log(
       `packed: ${packed.out}\n` +
-        `  kind:   ${packed.kind === "single-executable" ? "single executable (Node SEA, code cache)" : "launcher + bundle in .vmre/"}\n` +
+        `  kind:   ${kinds[packed.startup]}\n` +
+        (packed.snapshotFailure === undefined ? "" : `  no start-up snapshot: ${packed.snapshotFailure}\n`) +
         `  size:   ${formatBytes(packed.bytes)} (bundle ${formatBytes(packed.bundleBytes)})\n` +
         `  took:   ${(packed.duration / 1000).toFixed(1)} s`
     )

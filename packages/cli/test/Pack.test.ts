@@ -14,6 +14,7 @@ import { runGoHost, skipGo } from "../../../test-support/goInterop.ts"
 import { vmre } from "./support.ts"
 
 const entry = fileURLToPath(new URL("../../../examples/payload-chain/src/main.ts", import.meta.url))
+const readsHttp2AtLoad = fileURLToPath(new URL("fixtures/reads-http2-at-load.ts", import.meta.url))
 /** The VM ID a node would know payload-chain by: its name, zero-padded to 32 bytes, in CB58. */
 const vmId = Ids.toString(Uint8Array.from({ length: 32 }, (_, i) => "payloadchain".charCodeAt(i) || 0))
 
@@ -40,11 +41,35 @@ describe("vmre pack", () => {
       const out = join(dir, vmId)
       const packed = yield* vmre(["pack", "--out", out, entry], { timeoutMillis: 180_000 })
       expect(packed.code, packed.stderr).toBe(0)
-      expect(packed.stdout).toContain("single executable (Node SEA, code cache)")
+      // The VM's code evaluated at pack time; the handshake below shows that the environment,
+      // the signals and the sockets are the started process's own.
+      expect(packed.stdout).toContain("single executable (Node SEA, start-up snapshot)")
       // An ELF executable of its own (the Node binary with the VM inside), nothing beside it.
       expect(readFileSync(out).subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))
       expect(statSync(out).mode & 0o111).not.toBe(0)
       expect(existsSync(join(dir, ".vmre"))).toBe(false)
+      yield* checks(out)
+    }).pipe(Effect.scoped), 240_000)
+
+  it.live("--code-cache: no snapshot, the bundle compiled at start from V8's code cache", () =>
+    Effect.gen(function*() {
+      const dir = yield* pluginDir
+      const out = join(dir, vmId)
+      const packed = yield* vmre(["pack", "--code-cache", "--out", out, entry], { timeoutMillis: 180_000 })
+      expect(packed.code, packed.stderr).toBe(0)
+      expect(packed.stdout).toContain("single executable (Node SEA, code cache)")
+      expect(packed.stdout).not.toContain("no start-up snapshot")
+      yield* checks(out)
+    }).pipe(Effect.scoped), 240_000)
+
+  it.live("a VM that reads node:http2 at load time: packed with the code cache instead, and why", () =>
+    Effect.gen(function*() {
+      const dir = yield* pluginDir
+      const out = join(dir, vmId)
+      const packed = yield* vmre(["pack", "--out", out, readsHttp2AtLoad], { timeoutMillis: 180_000 })
+      expect(packed.code, packed.stderr).toBe(0)
+      expect(packed.stdout).toContain("single executable (Node SEA, code cache)")
+      expect(packed.stdout).toContain("no start-up snapshot: node --build-sea failed: the bundle's top level holds native state a snapshot cannot")
       yield* checks(out)
     }).pipe(Effect.scoped), 240_000)
 
