@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Ids } from "@vmre/wire"
 import { Effect } from "effect"
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -47,7 +47,7 @@ describe("vmre pack", () => {
       // An ELF executable of its own (the Node binary with the VM inside), nothing beside it.
       expect(readFileSync(out).subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))
       expect(statSync(out).mode & 0o111).not.toBe(0)
-      expect(existsSync(join(dir, ".vmre"))).toBe(false)
+      expect(readdirSync(dir)).toEqual([vmId])
       yield* checks(out)
     }).pipe(Effect.scoped), 240_000)
 
@@ -81,6 +81,7 @@ describe("vmre pack", () => {
       expect(packed.code, packed.stderr).toBe(0)
       expect(readFileSync(out, "utf8")).toMatch(/^#!\/bin\/sh\n/)
       expect(statSync(join(dir, ".vmre", `${vmId}.cjs`)).size).toBeGreaterThan(100_000)
+      expect(readdirSync(dir).sort()).toEqual([".vmre", vmId])
       yield* checks(out)
     }).pipe(Effect.scoped), 120_000)
 
