@@ -253,6 +253,21 @@ const targets: Array<TargetResult> = [
     "lower"
   ),
   target("TS example VM: idle RSS ≤ an idle node's + 16 MiB", median("cold.ts.idleRss"), plus("cold.node.idleRss", 16), "MiB", "lower"),
+  // The same VM shipped as `vmre pack` makes it (single executable, start-up snapshot).
+  target(
+    "TS example VM packed (start-up snapshot): spawn → first reply ≤ 2.5 × a bare node's start",
+    median("cold.packed.firstReply"),
+    ratio("cold.node.bare", 2.5),
+    "ms",
+    "lower"
+  ),
+  target(
+    "TS example VM packed (start-up snapshot): idle RSS ≤ an idle node's + 16 MiB",
+    median("cold.packed.idleRss"),
+    plus("cold.node.idleRss", 16),
+    "MiB",
+    "lower"
+  ),
   target(
     "our host + Go plugin: spawn → first reply ≤ 2 × grpc-go host's",
     median("cold.go.firstReply"),

@@ -127,13 +127,23 @@ const bareNode = (): Promise<number> =>
     child.on("exit", () => resolve(performance.now() - t0))
   })
 
-// The example VM packed as one plugin file (`vmre pack`: a Node single executable).
+// The example VM packed as one plugin file (`vmre pack`: a Node single executable), as it is
+// by default (start-up snapshot) and with V8's code cache instead (`--code-cache`).
 const packDir = mkdtempSync(path.join(tmpdir(), "vmre-bench-packed-"))
-const packed = await Effect.runPromise(
-  Pack.pack({ entry: path.join(root, "examples/payload-chain/src/main.ts"), out: path.join(packDir, "payloadchain") })
-)
-progress(`packed the example VM: ${packed.kind}, ${(packed.bytes / 1024 / 1024).toFixed(1)} MiB in ${(packed.duration / 1000).toFixed(1)} s`)
+const packExample = async (name: string, snapshot: boolean) => {
+  const result = await Effect.runPromise(
+    Pack.pack({ entry: path.join(root, "examples/payload-chain/src/main.ts"), out: path.join(packDir, name), snapshot })
+  )
+  progress(
+    `packed the example VM: ${result.kind} (${result.startup}${result.snapshotFailure === undefined ? "" : `: ${result.snapshotFailure}`}), ` +
+      `${(result.bytes / 1024 / 1024).toFixed(1)} MiB in ${(result.duration / 1000).toFixed(1)} s`
+  )
+  return result
+}
+const packed = await packExample("payloadchain", true)
+const packedCodeCache = await packExample("payloadchain-code-cache", false)
 const packedRuns: Array<OursSample> = []
+const packedCodeCacheRuns: Array<OursSample> = []
 
 const ts: Array<OursSample> = []
 const go: Array<OursSample> = []
@@ -160,6 +170,7 @@ for (let i = 0; i < WARMUP + RUNS; i++) {
     bare.push(await bareNode())
     if (i - WARMUP < rounds(6, 1)) goHostTs.push(await goHostRun(payloadChainBin))
     if (i - WARMUP < rounds(8, 1)) packedRuns.push(await ours(packed.out, i - WARMUP < RSS_RUNS))
+    if (i - WARMUP < rounds(8, 1)) packedCodeCacheRuns.push(await ours(packedCodeCache.out, i - WARMUP < RSS_RUNS))
   }
   progress(`cold-start ${i + 1}/${WARMUP + RUNS}: ts ${a.firstReplyMs.toFixed(1)} ms, go ${b.firstReplyMs.toFixed(1)} ms, go host ${(c.handshakeMs + c.healthMs + c.versionMs).toFixed(1)} ms`)
 }
@@ -306,9 +317,12 @@ report({
     { id: "cold.go.idleRss", label: "Go plugin idle RSS", unit: "MiB", stat: stat(rssOf(go)) },
     { id: "cold.ts.stop", label: "TS example VM stop sequence (scope close)", unit: "ms", stat: stat(ts.map((s) => s.stopMs)) },
     { id: "cold.go.stop", label: "Go plugin stop sequence (scope close)", unit: "ms", stat: stat(go.map((s) => s.stopMs)) },
-    { id: "cold.packed.firstReply", label: "(e) TS example VM packed as one file (vmre pack, Node SEA), our host: spawn → first Version reply", unit: "ms", stat: stat(packedRuns.map((s) => s.firstReplyMs)) },
+    { id: "cold.packed.firstReply", label: `(e) TS example VM packed as one file (vmre pack, Node SEA, ${packed.startup}), our host: spawn → first Version reply`, unit: "ms", stat: stat(packedRuns.map((s) => s.firstReplyMs)) },
     { id: "cold.packed.handshake", label: "    of which spawn → Initialize", unit: "ms", stat: stat(packedRuns.map((s) => s.handshakeMs)) },
-    { id: "cold.packed.idleRss", label: "packed TS example VM idle RSS (1.5 s after first reply)", unit: "MiB", stat: stat(rssOf(packedRuns)) }
+    { id: "cold.packed.idleRss", label: "packed TS example VM idle RSS (1.5 s after first reply)", unit: "MiB", stat: stat(rssOf(packedRuns)) },
+    { id: "cold.packedCodeCache.firstReply", label: `(f) the same packed with --code-cache (${packedCodeCache.startup}): spawn → first Version reply`, unit: "ms", stat: stat(packedCodeCacheRuns.map((s) => s.firstReplyMs)) },
+    { id: "cold.packedCodeCache.handshake", label: "    of which spawn → Initialize", unit: "ms", stat: stat(packedCodeCacheRuns.map((s) => s.handshakeMs)) },
+    { id: "cold.packedCodeCache.idleRss", label: "    idle RSS (1.5 s after first reply)", unit: "MiB", stat: stat(rssOf(packedCodeCacheRuns)) }
   ],
   notes: [
     `plugin entry (TS example VM): ${ts[0]?.entry ?? "?"}`,
