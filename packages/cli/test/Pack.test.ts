@@ -6,11 +6,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Ids } from "@vmre/wire"
 import { Effect } from "effect"
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs"
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { runGoHost, skipGo } from "../../../test-support/goInterop.ts"
+import * as Pack from "../src/Pack.ts"
 import { vmre } from "./support.ts"
 
 const entry = fileURLToPath(new URL("../../../examples/payload-chain/src/main.ts", import.meta.url))
@@ -35,15 +36,23 @@ const checks = (plugin: string) =>
   })
 
 describe("vmre pack", () => {
-  it.live("a single executable: one file in the plugin directory, run by vmre and by a Go node", () =>
+  /** `vmre pack FLAGS --out <dir>/<VMID> ENTRY` into a fresh plugin directory; exit 0 expected. */
+  const packInto = (flags: ReadonlyArray<string>, vm: string = entry, before?: (out: string) => void) =>
     Effect.gen(function*() {
       const dir = yield* pluginDir
       const out = join(dir, vmId)
-      const packed = yield* vmre(["pack", "--out", out, entry], { timeoutMillis: 180_000 })
+      before?.(out)
+      const packed = yield* vmre(["pack", ...flags, "--out", out, vm], { timeoutMillis: 180_000 })
       expect(packed.code, packed.stderr).toBe(0)
+      return { dir, out, stdout: packed.stdout }
+    })
+
+  it.live("a single executable: one file in the plugin directory, run by vmre and by a Go node", () =>
+    Effect.gen(function*() {
+      const { dir, out, stdout } = yield* packInto([])
       // The VM's code evaluated at pack time; the handshake below shows that the environment,
       // the signals and the sockets are the started process's own.
-      expect(packed.stdout).toContain("single executable (Node SEA, start-up snapshot)")
+      expect(stdout).toContain("single executable (Node SEA, start-up snapshot)")
       // An ELF executable of its own (the Node binary with the VM inside), nothing beside it.
       expect(readFileSync(out).subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))
       expect(statSync(out).mode & 0o111).not.toBe(0)
@@ -53,32 +62,24 @@ describe("vmre pack", () => {
 
   it.live("--code-cache: no snapshot, the bundle compiled at start from V8's code cache", () =>
     Effect.gen(function*() {
-      const dir = yield* pluginDir
-      const out = join(dir, vmId)
-      const packed = yield* vmre(["pack", "--code-cache", "--out", out, entry], { timeoutMillis: 180_000 })
-      expect(packed.code, packed.stderr).toBe(0)
-      expect(packed.stdout).toContain("single executable (Node SEA, code cache)")
-      expect(packed.stdout).not.toContain("no start-up snapshot")
+      const { out, stdout } = yield* packInto(["--code-cache"])
+      expect(stdout).toContain("single executable (Node SEA, code cache)")
+      expect(stdout).not.toContain("no start-up snapshot")
       yield* checks(out)
     }).pipe(Effect.scoped), 240_000)
 
-  it.live("a VM that reads node:http2 at load time: packed with the code cache instead, and why", () =>
+  it.live("a VM that reads node:http2 at load time: packed with the code cache instead, and why; an older plugin file replaced", () =>
     Effect.gen(function*() {
-      const dir = yield* pluginDir
-      const out = join(dir, vmId)
-      const packed = yield* vmre(["pack", "--out", out, readsHttp2AtLoad], { timeoutMillis: 180_000 })
-      expect(packed.code, packed.stderr).toBe(0)
-      expect(packed.stdout).toContain("single executable (Node SEA, code cache)")
-      expect(packed.stdout).toContain("no start-up snapshot: node --build-sea failed: the bundle's top level holds native state a snapshot cannot")
+      const { dir, out, stdout } = yield* packInto([], readsHttp2AtLoad, (out) => writeFileSync(out, "#!/bin/sh\nexit 3\n", { mode: 0o755 }))
+      expect(stdout).toContain("single executable (Node SEA, code cache)")
+      expect(stdout).toContain("no start-up snapshot: node --build-sea failed: the bundle's top level holds native state a snapshot cannot")
+      expect(readdirSync(dir)).toEqual([vmId])
       yield* checks(out)
     }).pipe(Effect.scoped), 240_000)
 
   it.live("--launcher: a shell launcher (no PATH or HOME needed) and its bundle in .vmre/", () =>
     Effect.gen(function*() {
-      const dir = yield* pluginDir
-      const out = join(dir, vmId)
-      const packed = yield* vmre(["pack", "--launcher", "--out", out, entry], { timeoutMillis: 120_000 })
-      expect(packed.code, packed.stderr).toBe(0)
+      const { dir, out } = yield* packInto(["--launcher"])
       expect(readFileSync(out, "utf8")).toMatch(/^#!\/bin\/sh\n/)
       expect(statSync(join(dir, ".vmre", `${vmId}.cjs`)).size).toBeGreaterThan(100_000)
       expect(readdirSync(dir).sort()).toEqual([".vmre", vmId])
@@ -93,4 +94,18 @@ describe("vmre pack", () => {
       expect(result.stderr).toContain(`cannot pack ${join(dir, "nope.ts")}: no such file`)
       expect(existsSync(join(dir, vmId))).toBe(false)
     }).pipe(Effect.scoped))
+})
+
+describe("why a snapshot could not be made", () => {
+  it("a JavaScript error at the bundle's top level: its line, and how the build ended", () => {
+    const output = "/tmp/vmre-pack-x/main.cjs:12\nthrow new Error(\"no genesis\")\n^\n\nError: no genesis\n    at Object.<anonymous> (/tmp/vmre-pack-x/main.cjs:12:7)\n"
+    expect(Pack.buildFailureReason(output, 1, null)).toBe("Error: no genesis (exit 1)")
+  })
+
+  it("V8's verdict on native state: what it usually means", () => {
+    const output = "\n\n#\n# Fatal error in , line 0\n# CheckGlobalAndEternalHandles failed\n#\n 1: 0xaa1c41  [node]\n"
+    expect(Pack.buildFailureReason(output, null, "SIGTRAP")).toMatch(
+      /^the bundle's top level holds native state a snapshot cannot .*CheckGlobalAndEternalHandles failed \(killed by SIGTRAP\)$/
+    )
+  })
 })
