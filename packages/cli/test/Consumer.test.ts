@@ -63,7 +63,7 @@ const copiesOf = (dir: string, name: string): Array<string> => {
 }
 
 describe("installed from npm tarballs into a project of its own", () => {
-  it.live("imports as JavaScript, type-checks strictly, launches a plugin, and its vmre checks one", () =>
+  it.live("imports as JavaScript, type-checks strictly, launches a plugin, and its vmre packs a VM of the project and checks it", () =>
     Effect.gen(function*() {
       const dir = mkdtempSync(join(tmpdir(), "vmre-consumer-"))
       yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(dir, { recursive: true, force: true })))
@@ -137,5 +137,21 @@ describe("installed from npm tarballs into a project of its own", () => {
         run(process.execPath, [join(app, "node_modules/.bin/vmre"), "check", "--json", "--handshake-timeout", "30s", examplePlugin], app)
       ) as { ok: boolean; protocolVersion: number }
       expect(report).toMatchObject({ ok: true, protocolVersion: 45 })
+
+      // A VM author's project: the example VM's sources on the installed packages, packed by
+      // the installed bin into one plugin file (a start-up snapshot of what it bundled from
+      // this project's node_modules), which the installed bin then checks.
+      const vm = join(app, "vm")
+      mkdirSync(vm)
+      for (const file of ["main.ts", "PayloadChain.ts", "Codec.ts", "Config.ts", "Api.ts"]) {
+        copyFileSync(join(repoRoot, "examples/payload-chain/src", file), join(vm, file))
+      }
+      const packedVm = join(app, "packed", vmId)
+      const packing = run(process.execPath, [join(app, "node_modules/.bin/vmre"), "pack", "--out", packedVm, "vm/main.ts"], app, 180_000)
+      expect(packing).toContain("single executable (Node SEA, start-up snapshot)")
+      const packedReport = JSON.parse(
+        run(process.execPath, [join(app, "node_modules/.bin/vmre"), "check", "--json", "--handshake-timeout", "30s", packedVm], app)
+      ) as { ok: boolean; version: string }
+      expect(packedReport).toMatchObject({ ok: true, version: expect.stringMatching(/^payload-chain\//) })
     }), 420_000)
 })
