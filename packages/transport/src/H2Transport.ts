@@ -347,6 +347,10 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
   const state = () =>
     session === undefined || session.destroyed || session.closed ? "closed" as const : session.connecting ? "connecting" as const : "open" as const
 
+  // One wait per session being dialled, shared by every caller that asks meanwhile: a burst of
+  // calls on a new client (16 callers at once, say) adds two listeners to the session, not two
+  // per caller (past ten, node warns of a listener leak on the application's stderr).
+  let dialling: { readonly session: http2.ClientHttp2Session; readonly result: Promise<"open" | "error"> } | undefined
   const connectNow = (): Promise<"open" | "error"> => {
     let s: http2.ClientHttp2Session
     try {
@@ -356,17 +360,21 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
       return Promise.resolve("error")
     }
     if (!s.connecting) return Promise.resolve("open")
-    return new Promise((resolve) => {
-      const done = (result: "open" | "error") => {
+    if (dialling?.session === s) return dialling.result
+    const result = new Promise<"open" | "error">((resolve) => {
+      const done = (outcome: "open" | "error") => {
         s.off("connect", onConnect)
         s.off("close", onClose)
-        resolve(result)
+        if (dialling?.session === s) dialling = undefined
+        resolve(outcome)
       }
       const onConnect = () => done("open")
       const onClose = () => done("error")
       s.once("connect", onConnect)
       s.once("close", onClose)
     })
+    dialling = { session: s, result }
+    return result
   }
 
   return {

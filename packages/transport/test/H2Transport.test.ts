@@ -120,4 +120,21 @@ describe("H2Transport", () => {
       yield* server(vm.port)
       expect((yield* Effect.promise(() => client.version({}))).version).toBe("h2-test/1")
     }).pipe(Effect.scoped))
+
+  it.live("32 callers waiting for a new connection share one wait: all see it open, and node warns of no listener leak", () =>
+    Effect.gen(function*() {
+      const vm = yield* server()
+      const engine = H2Transport.make(vm.address)
+      yield* Effect.addFinalizer(() => Effect.sync(engine.close))
+      const warnings: Array<string> = []
+      const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`)
+      process.on("warning", onWarning)
+      yield* Effect.addFinalizer(() => Effect.sync(() => process.off("warning", onWarning)))
+      const results = yield* Effect.promise(() => Promise.all(Array.from({ length: 32 }, () => engine.connect())))
+      expect(results).toEqual(Array.from({ length: 32 }, () => "open"))
+      // Node emits the warning on a later tick.
+      yield* Effect.sleep("20 millis")
+      expect(warnings.filter((w) => w.startsWith("MaxListenersExceededWarning"))).toEqual([])
+      expect((yield* Effect.promise(() => createClient(pb.VM, engine.transport).version({}))).version).toBe("h2-test/1")
+    }).pipe(Effect.scoped))
 })
