@@ -17,7 +17,7 @@ import { spawnSync } from "node:child_process"
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { lazyBuiltinsPlugin } from "./LazyBuiltins.ts"
+import { lazyBuiltins, lazyBuiltinsPlugin } from "./LazyBuiltins.ts"
 
 export class PackFailed extends Schema.TaggedError<PackFailed>()("PackFailed", {
   entry: Schema.String,
@@ -99,7 +99,8 @@ export const buildFailureReason = (output: string, status: number | null, signal
   const lines = output.split("\n").map((line) => line.replace(/^#\s*/, "").trim()).filter((line) => line !== "" && line.length < 400)
   const how = signal !== null ? `killed by ${signal}` : `exit ${status}`
   if (lines.some((line) => /CheckGlobalAndEternalHandles|not serialized/.test(line))) {
-    return `the bundle's top level holds native state a snapshot cannot (e.g. node:http2, http, https or tls used at load time, an open socket or timer); V8: CheckGlobalAndEternalHandles failed (${how})`
+    const builtins = lazyBuiltins.map((name) => `node:${name}`).join(", ")
+    return `the bundle's top level holds native state a snapshot cannot (e.g. one of ${builtins} used at load time, an open socket or timer); V8: CheckGlobalAndEternalHandles failed (${how})`
   }
   const telling = lines.find((line) => /^[A-Za-z]*Error\b|failed/.test(line)) ?? lines[0]
   return telling === undefined ? how : `${telling} (${how})`
@@ -173,20 +174,15 @@ export const pack = Effect.fn("Pack.pack")(function*(options: PackOptions) {
   const bundleBytes = statSync(bundlePath).size
 
   const built = path.join(work, "plugin")
-  let startup: Packed["startup"] = "bundle"
-  let snapshotFailure: string | undefined
-  if (snapshot) {
-    snapshotFailure = yield* buildSea(entry, bundlePath, built, work, "snapshot").pipe(
+  const snapshotFailure = snapshot ?
+    yield* buildSea(entry, bundlePath, built, work, "snapshot").pipe(
       Effect.as(undefined),
       Effect.catchTag("PackFailed", (failed) => Effect.succeed(failed.reason))
-    )
-  }
-  if (sea) {
-    startup = snapshot && snapshotFailure === undefined ? "snapshot" : "code-cache"
-    if (startup === "code-cache") yield* buildSea(entry, bundlePath, built, work, "code-cache")
-  } else {
-    writeFileSync(built, launcher(process.execPath, bundleName))
-  }
+    ) :
+    undefined
+  const startup: Packed["startup"] = !sea ? "bundle" : snapshot && snapshotFailure === undefined ? "snapshot" : "code-cache"
+  if (startup === "code-cache") yield* buildSea(entry, bundlePath, built, work, "code-cache")
+  if (startup === "bundle") writeFileSync(built, launcher(process.execPath, bundleName))
   yield* install(entry, built, out)
   return {
     out,

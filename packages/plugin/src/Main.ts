@@ -31,18 +31,19 @@ const atProcessStart = (main: () => void): void => {
 export const runMain = <E>(program: Effect.Effect<unknown, E>): void =>
   atProcessStart(() =>
     NodeRuntime.runMain(
-    program.pipe(
-      Effect.tapCause((cause) =>
-        Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => {
-          process.stderr.write(`${WireErrors.messageOf(Cause.squash(cause))}\n`)
-        })
-      )
-    ),
-    {
-      disableErrorReporting: true,
-      teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
-    }
-  ))
+      program.pipe(
+        Effect.tapCause((cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.void : Effect.sync(() => {
+            process.stderr.write(`${WireErrors.messageOf(Cause.squash(cause))}\n`)
+          })
+        )
+      ),
+      {
+        disableErrorReporting: true,
+        teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1)
+      }
+    )
+  )
 
 /** Handed to the program of {@link runWithLifecycle}. */
 export interface PluginLifecycle {
