@@ -42,11 +42,17 @@ const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 400)
 
 type Window = (calls: number, latencies: Array<number> | undefined) => Promise<number>
 
-const drive = async (window: Window, options: LoadOptions): Promise<LoadResult> => {
+/** One cell's load: how to run a window of it, and how it is sized and measured. */
+export interface Load {
+  readonly window: Window
+  readonly options: LoadOptions
+}
+
+// Warm up (JIT, connection, server caches) for at least WARMUP_MS, doubling the calls of
+// each warm-up window; the last one calibrates the size of the measured windows.
+const calibrate = async ({ options, window }: Load): Promise<number> => {
   const minCalls = options.minCalls ?? Math.max(20, 4 * options.concurrency)
   const maxCalls = options.maxCalls ?? 100_000
-  // Warm up (JIT, connection, server caches) for at least WARMUP_MS, doubling the calls of
-  // each warm-up window; the last one calibrates the size of the measured windows.
   let warmup = Math.min(maxCalls, Math.max(minCalls, 50))
   let warmupMs = 0
   for (let spent = 0; spent < WARMUP_MS;) {
@@ -56,35 +62,72 @@ const drive = async (window: Window, options: LoadOptions): Promise<LoadResult> 
     spent += warmupMs
     if (spent < WARMUP_MS) warmup = Math.min(maxCalls, warmup * 2)
   }
-  const calls = Math.round(Math.min(maxCalls, Math.max(minCalls, (warmup / warmupMs) * 1000 * options.windowSeconds)))
-  const latenciesMs: Array<number> = []
-  const ratesPerSecond: Array<number> = []
-  let hostCpuUs = 0
-  let serverCpuS = 0
-  for (let w = 0; w < options.windows; w++) {
-    await options.prepare?.(calls)
+  return Math.round(Math.min(maxCalls, Math.max(minCalls, (warmup / warmupMs) * 1000 * options.windowSeconds)))
+}
+
+class Measured {
+  readonly latenciesMs: Array<number> = []
+  readonly ratesPerSecond: Array<number> = []
+  hostCpuUs = 0
+  serverCpuS = 0
+  readonly load: Load
+  readonly calls: number
+  constructor(load: Load, calls: number) {
+    this.load = load
+    this.calls = calls
+  }
+  async window(): Promise<void> {
+    const { options, window } = this.load
+    await options.prepare?.(this.calls)
     const cpu0 = process.cpuUsage()
     const server0 = options.serverPid === undefined ? Number.NaN : processCpuSeconds(options.serverPid)
-    const ms = await window(calls, latenciesMs)
+    const ms = await window(this.calls, this.latenciesMs)
     const cpu = process.cpuUsage(cpu0)
-    hostCpuUs += cpu.user + cpu.system
-    serverCpuS += options.serverPid === undefined ? Number.NaN : processCpuSeconds(options.serverPid) - server0
-    ratesPerSecond.push(calls / (ms / 1000))
+    this.hostCpuUs += cpu.user + cpu.system
+    this.serverCpuS += options.serverPid === undefined ? Number.NaN : processCpuSeconds(options.serverPid) - server0
+    this.ratesPerSecond.push(this.calls / (ms / 1000))
     await options.after?.()
   }
-  const total = calls * options.windows
-  return {
-    latenciesMs,
-    ratesPerSecond,
-    callsPerWindow: calls,
-    hostCpuUsPerCall: hostCpuUs / total,
-    serverCpuUsPerCall: (serverCpuS * 1e6) / total
+  result(): LoadResult {
+    const total = this.calls * this.ratesPerSecond.length
+    return {
+      latenciesMs: this.latenciesMs,
+      ratesPerSecond: this.ratesPerSecond,
+      callsPerWindow: this.calls,
+      hostCpuUsPerCall: this.hostCpuUs / total,
+      serverCpuUsPerCall: (this.serverCpuS * 1e6) / total
+    }
   }
 }
 
+/** Calibrates `load`, then runs its measured windows. */
+export const run = async (load: Load): Promise<LoadResult> => {
+  const measured = new Measured(load, await calibrate(load))
+  for (let w = 0; w < load.options.windows; w++) await measured.window()
+  return measured.result()
+}
+
+/**
+ * Loads whose figures are compared with each other (a target and its baseline), measured
+ * window by window in turn (A B, B A, A B, ...), so that a change in the machine's speed
+ * during the run falls on both alike rather than on whichever ran later. Each keeps its own
+ * calibration, window count and hooks.
+ */
+export const runInterleaved = async (loads: ReadonlyArray<Load>): Promise<Array<LoadResult>> => {
+  const measured: Array<Measured> = []
+  for (const load of loads) measured.push(new Measured(load, await calibrate(load)))
+  const rounds = Math.max(...loads.map((load) => load.options.windows))
+  for (let w = 0; w < rounds; w++) {
+    const order = w % 2 === 0 ? measured : [...measured].reverse()
+    for (const m of order) if (m.ratesPerSecond.length < m.load.options.windows) await m.window()
+  }
+  return measured.map((m) => m.result())
+}
+
 /** `call(i)` gets the call's number in its window, so callers can use different inputs per call. */
-export const runPromiseLoad = (call: (i: number) => Promise<unknown>, options: LoadOptions): Promise<LoadResult> =>
-  drive(async (calls, latencies) => {
+export const promiseLoad = (call: (i: number) => Promise<unknown>, options: LoadOptions): Load => ({
+  options,
+  window: async (calls, latencies) => {
     let next = 0
     const worker = async () => {
       while (next < calls) {
@@ -97,14 +140,19 @@ export const runPromiseLoad = (call: (i: number) => Promise<unknown>, options: L
     const t0 = performance.now()
     await Promise.all(Array.from({ length: Math.min(options.concurrency, calls) }, worker))
     return performance.now() - t0
-  }, options)
+  }
+})
 
-export const runEffectLoad = (
+export const runPromiseLoad = (call: (i: number) => Promise<unknown>, options: LoadOptions): Promise<LoadResult> =>
+  run(promiseLoad(call, options))
+
+export const effectLoad = (
   rt: HostRuntime,
   call: (i: number) => Effect.Effect<unknown, unknown>,
   options: LoadOptions
-): Promise<LoadResult> =>
-  drive((calls, latencies) => {
+): Load => ({
+  options,
+  window: (calls, latencies) => {
     let next = 0
     const worker = Effect.whileLoop({
       while: () => next < calls,
@@ -125,4 +173,11 @@ export const runEffectLoad = (
         discard: true
       }).pipe(Effect.map(() => performance.now() - t0))
     }))
-  }, options)
+  }
+})
+
+export const runEffectLoad = (
+  rt: HostRuntime,
+  call: (i: number) => Effect.Effect<unknown, unknown>,
+  options: LoadOptions
+): Promise<LoadResult> => run(effectLoad(rt, call, options))

@@ -29,7 +29,7 @@ import { execFile, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
 import { performance } from "node:perf_hooks"
 import { fileURLToPath } from "node:url"
-import { type LoadOptions, type LoadResult, runEffectLoad, runPromiseLoad } from "../lib/load.ts"
+import { effectLoad, type Load, type LoadOptions, type LoadResult, promiseLoad, runEffectLoad, runInterleaved, runPromiseLoad } from "../lib/load.ts"
 import { type Figure, progress, quick, report, rounds } from "../lib/scenario.ts"
 import { rateStat, stat } from "../lib/stats.ts"
 import { entryOf, goHost, goPlugin, hostRuntime, initializeWithMemoryDb, launch, makeBlock, payloadChainBin } from "../lib/vm.ts"
@@ -175,14 +175,8 @@ const addCell = (id: string, label: string, result: LoadResult, concurrency: num
 }
 const cpu: Record<string, { host: number; server: number }> = {}
 
-const cell = async (
-  id: string,
-  label: string,
-  concurrency: number,
-  run: () => Promise<LoadResult>
-) => {
-  if (only !== undefined && !id.includes(only)) return
-  serverPid = id.startsWith("unary.go.") ?
+const serverPidOf = (id: string): number =>
+  id.startsWith("unary.go.") ?
     goVm.vm.pid :
     id.startsWith("unary.bareConnect.") ?
     bareConnect.pid :
@@ -193,6 +187,25 @@ const cell = async (
     id.startsWith("unary.tsConnect.") ?
     tsVmConnect.vm.pid :
     tsVm.vm.pid
+
+const reportCell = (id: string, label: string, concurrency: number, result: LoadResult, seconds: number) => {
+  addCell(id, label, result, concurrency)
+  const lat = stat(result.latenciesMs)
+  const rate = rateStat(result.ratesPerSecond)
+  progress(
+    `${id}: ${lat.median.toFixed(3)} ms median, ${Math.round(rate.median)} calls/s, CPU/call host ${Math.round(result.hostCpuUsPerCall)} µs` +
+      ` server ${Math.round(result.serverCpuUsPerCall)} µs (${seconds.toFixed(1)} s)`
+  )
+}
+
+const cell = async (
+  id: string,
+  label: string,
+  concurrency: number,
+  run: () => Promise<LoadResult>
+) => {
+  if (only !== undefined && !id.includes(only)) return
+  serverPid = serverPidOf(id)
   const t0 = performance.now()
   let result: LoadResult
   try {
@@ -203,17 +216,44 @@ const cell = async (
     progress(`${id}: FAILED: ${message}`)
     return
   }
-  addCell(id, label, result, concurrency)
-  const lat = stat(result.latenciesMs)
-  const rate = rateStat(result.ratesPerSecond)
-  progress(
-    `${id}: ${lat.median.toFixed(3)} ms median, ${Math.round(rate.median)} calls/s, CPU/call host ${Math.round(result.hostCpuUsPerCall)} µs` +
-      ` server ${Math.round(result.serverCpuUsPerCall)} µs (${((performance.now() - t0) / 1000).toFixed(1)} s)`
-  )
+  reportCell(id, label, concurrency, result, (performance.now() - t0) / 1000)
+}
+
+interface PairedCell {
+  readonly id: string
+  readonly label: string
+  readonly concurrency: number
+  readonly load: (options: LoadOptions) => Load
+  readonly options?: Partial<LoadOptions> | undefined
+}
+
+/**
+ * Cells that a target compares (ours and its baseline), measured window by window in turn:
+ * the target's ratio is then not the machine's drift between two moments of the run.
+ */
+const interleaved = async (...cells: ReadonlyArray<PairedCell>) => {
+  const picked = cells.filter((c) => only === undefined || c.id.includes(only))
+  if (picked.length === 0) return
+  const t0 = performance.now()
+  let results: Array<LoadResult>
+  try {
+    results = await runInterleaved(picked.map((c) => c.load({ ...load(c.concurrency, c.options), serverPid: serverPidOf(c.id) })))
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error)
+    for (const c of picked) {
+      failures.push({ id: c.id, label: c.label, error: message })
+      progress(`${c.id}: FAILED: ${message}`)
+    }
+    return
+  }
+  const seconds = (performance.now() - t0) / 1000
+  picked.forEach((c, i) => reportCell(c.id, c.label, c.concurrency, results[i]!, seconds))
 }
 
 const typedLoad = (call: (i: number) => Effect.Effect<unknown, unknown>, options: LoadOptions) =>
   runEffectLoad(rt, call, options)
+const typed = (call: (i: number) => Effect.Effect<unknown, unknown>) => (options: LoadOptions) => effectLoad(rt, call, options)
+const promised = (call: (i: number) => Promise<unknown>) => (options: LoadOptions) => promiseLoad(call, options)
 
 // Blocks: ParseBlock repeats one; BlockVerify uses a fresh sibling of the others every call.
 const parent = {
@@ -231,8 +271,8 @@ const rejectVerified = async () => {
   await rt.runPromise(Effect.forEach(ids, (id) => tsTypedMem.blockReject(Id.make(id)), { concurrency: 16, discard: true }))
 }
 /** BlockVerify with a new block every call; the blocks are rejected after each window. */
-const verifyLoad = (verify: (bytes: Uint8Array) => Effect.Effect<unknown, unknown>, size: Size, options: LoadOptions) =>
-  typedLoad((i) => {
+const verifyLoad = (verify: (bytes: Uint8Array) => Effect.Effect<unknown, unknown>, size: Size, options: LoadOptions): Load =>
+  effectLoad(rt, (i) => {
     const bytes = fresh[i]!
     return Effect.tap(verify(bytes), () => Effect.sync(() => verified.push(sha256(bytes))))
   }, {
@@ -261,7 +301,16 @@ for (const warm of [
 }
 
 for (const c of [1, 16, 64]) {
-  await cell(`unary.ts.typed.Version.c${c}`, `typed client → TS VM, Version`, c, () => typedLoad(() => ts.version(), load(c)))
+  const typedTs = { id: `unary.ts.typed.Version.c${c}`, label: `typed client → TS VM, Version`, concurrency: c, load: typed(() => ts.version()) }
+  if (c < 64) {
+    // The targets' pair: measured in turn with the bare grpc-js pair.
+    await interleaved(typedTs, {
+      id: `unary.bareGrpcJs.grpcjs.Version.c${c}`,
+      label: `grpc-js → bare grpc-js server, Version`,
+      concurrency: c,
+      load: promised(() => bareGrpcJsGrpcJs.version())
+    })
+  } else await interleaved(typedTs)
   await cell(`unary.ts.typedH2.Version.c${c}`, `  typed client over the h2 engine → TS VM, Version`, c, () => typedLoad(() => tsH2.version(), load(c)))
   await cell(`unary.tsH2.typedH2.Version.c${c}`, `  typed client over the h2 engine → TS VM served by the h2 engine, Version`, c, () => typedLoad(() => tsH2Both.version(), load(c)))
   await cell(`unary.tsH2.grpcjs.Version.c${c}`, `  grpc-js → TS VM served by the h2 engine, Version`, c, () => runPromiseLoad(() => tsH2GrpcJs.version(), load(c)))
@@ -272,7 +321,13 @@ for (const c of [1, 16, 64]) {
   }
 }
 for (const c of [1, 16, 64]) {
-  await cell(`unary.go.typed.Version.c${c}`, `typed client → Go plugin, Version`, c, () => typedLoad(() => go.version(), load(c)))
+  // The target's pair (16 callers): measured in turn with grpc-js → Go plugin.
+  await interleaved({ id: `unary.go.typed.Version.c${c}`, label: `typed client → Go plugin, Version`, concurrency: c, load: typed(() => go.version()) }, {
+    id: `unary.go.grpcjs.Version.c${c}`,
+    label: `grpc-js → Go plugin, Version`,
+    concurrency: c,
+    load: promised(() => goGrpcJs.version())
+  })
   if (c < 64) {
     await cell(`unary.go.typedConnect.Version.c${c}`, `  typed client over Connect's transport (the reference) → Go plugin, Version`, c, () => typedLoad(() => goConnectTyped.version(), load(c)))
   }
@@ -283,11 +338,9 @@ for (const c of [1, 16, 64]) {
     await cell(`unary.go.effectMin.Version.c${c}`, `  ablation: Effect.tryPromise around the bare Connect call`, c, () => typedLoad(goEffectMin, load(c)))
   }
   if (c < 64) await cell(`unary.go.connect.Version.c${c}`, `bare Connect → Go plugin, Version`, c, () => runPromiseLoad(() => goConnect.client.version({}), load(c)))
-  await cell(`unary.go.grpcjs.Version.c${c}`, `grpc-js → Go plugin, Version`, c, () => runPromiseLoad(() => goGrpcJs.version(), load(c)))
 }
 for (const c of [1, 16]) {
   await cell(`unary.bareConnect.grpcjs.Version.c${c}`, `grpc-js → bare Connect server (no SDK), Version`, c, () => runPromiseLoad(() => bareConnectGrpcJs.version(), load(c)))
-  await cell(`unary.bareGrpcJs.grpcjs.Version.c${c}`, `grpc-js → bare grpc-js server, Version`, c, () => runPromiseLoad(() => bareGrpcJsGrpcJs.version(), load(c)))
 }
 for (const size of ["1KiB", "1MiB"] as const) {
   const big = size === "1MiB"
@@ -300,23 +353,39 @@ for (const size of ["1KiB", "1MiB"] as const) {
     const [client, id, label] = big && c > 1 ?
       [tsTypedMem, "typedMem", "typed client (maxSessionMemory 1 GiB)"] as const :
       [ts, "typed", "typed client"] as const
-    await cell(`unary.ts.${id}.ParseBlock.${size}.c${c}`, `${label} → TS VM, ParseBlock ${size}`, c, () => typedLoad(() => client.parseBlock(block), o))
+    const ours = { id: `unary.ts.${id}.ParseBlock.${size}.c${c}`, label: `${label} → TS VM, ParseBlock ${size}`, concurrency: c, options: o, load: typed(() => client.parseBlock(block)) }
     if (c === 1) {
-      await cell(`unary.ts.grpcjs.ParseBlock.${size}.c${c}`, `grpc-js → TS VM, ParseBlock ${size}`, c, () => runPromiseLoad(() => tsGrpcJs.parseBlock(block), o))
-    }
+      await interleaved(ours, {
+        id: `unary.ts.grpcjs.ParseBlock.${size}.c${c}`,
+        label: `grpc-js → TS VM, ParseBlock ${size}`,
+        concurrency: c,
+        options: o,
+        load: promised(() => tsGrpcJs.parseBlock(block))
+      })
+    } else await interleaved(ours)
   }
   for (const c of [1, 16, 64]) {
     const o = load(c, big ? { minCalls: Math.max(8, 2 * c), maxCalls: 160 } : {})
     const [client, id, label] = big && c > 1 ?
       [tsTypedMem, "typedMem", "typed client (maxSessionMemory 1 GiB)"] as const :
       [ts, "typed", "typed client"] as const
+    const ours = {
+      id: `unary.ts.${id}.BlockVerify.${size}.c${c}`,
+      label: `${label} → TS VM, BlockVerify ${size} (fresh block)`,
+      concurrency: c,
+      options: o,
+      load: (options: LoadOptions) => verifyLoad((bytes) => client.blockVerify(bytes), size, options)
+    }
     if (c === 1) {
       // grpc-js's call wrapped in the least an Effect does (Effect.promise): the same load driver.
-      await cell(`unary.ts.grpcjs.BlockVerify.${size}.c${c}`, `grpc-js → TS VM, BlockVerify ${size} (fresh block)`, c, () =>
-        verifyLoad((bytes) => Effect.promise(() => tsGrpcJs.blockVerify(bytes)), size, o))
-      await rejectVerified()
-    }
-    await cell(`unary.ts.${id}.BlockVerify.${size}.c${c}`, `${label} → TS VM, BlockVerify ${size} (fresh block)`, c, () => verifyLoad((bytes) => client.blockVerify(bytes), size, o))
+      await interleaved({
+        id: `unary.ts.grpcjs.BlockVerify.${size}.c${c}`,
+        label: `grpc-js → TS VM, BlockVerify ${size} (fresh block)`,
+        concurrency: c,
+        options: o,
+        load: (options) => verifyLoad((bytes) => Effect.promise(() => tsGrpcJs.blockVerify(bytes)), size, options)
+      }, ours)
+    } else await interleaved(ours)
     await rejectVerified()
   }
 }
