@@ -107,8 +107,8 @@ export const make = (routes: Map<string, Route>, options: HandlerOptions = {}) =
       stream.resume()
       return fail(timeout.error)
     }
-    const call = CallContext.make(route.service, route.method, path, headers, timeout.timeoutMs)
-    const { context } = call
+    const call = new CallContext.H2CallContext(route.service, route.method, path, headers, timeout.timeoutMs)
+    const context = call
     let finished = false
     // The client reset the stream (or went away): the handler's signal aborts.
     stream.once("close", () => {
@@ -186,13 +186,12 @@ export const make = (routes: Map<string, Route>, options: HandlerOptions = {}) =
 const unary = (
   stream: http2.ServerHttp2Stream,
   route: Route,
-  call: CallContext.CallContext,
+  call: CallContext.H2CallContext,
   readMaxBytes: number,
   responseHead: () => http2.OutgoingHttpHeaders,
   failWith: (error: unknown) => void,
   finish: () => void
 ): void => {
-  const { context } = call
   const reader = new FrameReader(readMaxBytes)
   let input: Uint8Array | undefined
   let extra = false
@@ -214,6 +213,23 @@ const unary = (
     }
   }
   stream.on("data", onData)
+  const reply = (value: unknown) => {
+    if (over) return
+    const output = route.method.output
+    let bytes: Buffer
+    try {
+      bytes = frame(toBinary(output, isMessage(value, output) ? value : create(output, value as never)))
+    } catch (error) {
+      return end(error)
+    }
+    over = true
+    finish()
+    call.done()
+    if (stream.destroyed || stream.closed) return
+    stream.respond(responseHead(), { waitForTrailers: true })
+    stream.once("wantTrailers", () => stream.sendTrailers(trailerHeaders(undefined, call.responseTrailerSet())))
+    stream.end(bytes)
+  }
   stream.once("end", () => {
     if (over) return
     let answer: unknown
@@ -221,36 +237,28 @@ const unary = (
       if (reader.pending > 0) throw new ConnectError("protocol error: incomplete envelope", Code.InvalidArgument)
       if (extra) throw new ConnectError("protocol error: received extra input message for unary method", Code.Unimplemented)
       if (input === undefined) throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented)
-      answer = route.impl(decode(route.method.input, input), context)
+      answer = route.impl(decode(route.method.input, input), call)
     } catch (error) {
       return end(error)
     }
-    const onAbort = () => end(ConnectError.from(context.signal.reason, Code.DeadlineExceeded))
-    if (context.signal.aborted) return onAbort()
-    context.signal.addEventListener("abort", onAbort, { once: true })
-    void Promise.resolve(answer).then((value) => {
-      if (over) return
-      context.signal.removeEventListener("abort", onAbort)
-      const output = route.method.output
-      let bytes: Buffer
-      try {
-        bytes = frame(toBinary(output, isMessage(value, output) ? value : create(output, value as never)))
-      } catch (error) {
-        return end(error)
-      }
-      over = true
-      finish()
-      call.done()
-      if (stream.destroyed || stream.closed) return
-      stream.respond(responseHead(), { waitForTrailers: true })
-      stream.once("wantTrailers", () => stream.sendTrailers(trailerHeaders(undefined, call.responseTrailerSet())))
-      stream.end(bytes)
+    const aborted = (reason: ConnectError) => end(ConnectError.from(reason, Code.DeadlineExceeded))
+    if (call.abortReason !== undefined) return aborted(call.abortReason)
+    // A handler that answered at once is answered at once (no promise, no microtask).
+    if (!isThenable(answer)) return reply(answer)
+    call.onAbort = aborted
+    answer.then((value) => {
+      call.onAbort = undefined
+      reply(value)
     }, (error: unknown) => {
-      context.signal.removeEventListener("abort", onAbort)
+      call.onAbort = undefined
       end(error)
     })
   })
 }
+
+const isThenable = (value: unknown): value is PromiseLike<unknown> =>
+  value !== null && (typeof value === "object" || typeof value === "function") &&
+  typeof (value as { readonly then?: unknown }).then === "function"
 
 /**
  * The request's messages as they arrive, decoded; a message over `readMaxBytes` fails with

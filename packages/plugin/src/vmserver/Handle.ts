@@ -34,12 +34,20 @@ export const make = (context: Context.Context<never>, lock: Semaphore.Semaphore,
     return found
   }
   const spanAttributes = { "vm.pid": process.pid }
+  const runFork = Effect.runForkWith(context)
+  const settle = <A>(method: string, exit: Exit.Exit<A, unknown>): A | Promise<A> => {
+    if (Exit.isSuccess(exit)) return exit.value
+    const error = toConnectError(exit.cause)
+    return Effect.runPromiseWith(context)(Metric.update(countersOf(method).errors, 1)).then(() => {
+      throw error
+    })
+  }
   const handle = <I, A>(
     method: string,
     options: HandleOptions,
     body: (request: I) => Effect.Effect<A, unknown>
   ) =>
-  (request: I, handler: HandlerContext): Promise<A> => {
+  (request: I, handler: HandlerContext): A | Promise<A> => {
     const checked = options.ready === false ?
       Effect.suspend(() => body(request)) :
       Effect.andThen(session.ready, Effect.suspend(() => body(request)))
@@ -50,16 +58,19 @@ export const make = (context: Context.Context<never>, lock: Semaphore.Semaphore,
     const locked = options.locked === true ? lock.withPermit(answered) : answered
     // A server span, the child of the node's call when it sent a traceparent.
     const traced = Tracing.server("vm.VM", method, Tracing.traceparentOf(handler), locked, spanAttributes)
-    return Effect.runPromiseExitWith(context)(
-      Effect.andThen(Metric.update(countersOf(method).calls, 1), traced),
-      { signal: handler.signal }
-    ).then((exit) => {
-      if (Exit.isSuccess(exit)) return exit.value
-      const error = toConnectError(exit.cause)
-      return Effect.runPromiseWith(context)(Metric.update(countersOf(method).errors, 1)).then(() => {
-        throw error
-      })
-    })
+    const fiber = runFork(Effect.andThen(Metric.update(countersOf(method).calls, 1), traced))
+    // Most calls finish without waiting for anything: answered at once, with no promise and no
+    // abort signal made for them.
+    const exit = fiber.pollUnsafe()
+    if (exit !== undefined) return settle(method, exit)
+    const signal = handler.signal
+    if (signal.aborted) fiber.interruptUnsafe()
+    else {
+      const interrupt = () => fiber.interruptUnsafe()
+      signal.addEventListener("abort", interrupt, { once: true })
+      fiber.addObserver(() => signal.removeEventListener("abort", interrupt))
+    }
+    return new Promise<Exit.Exit<A, unknown>>((resolve) => fiber.addObserver(resolve)).then((exit) => settle(method, exit))
   }
   return handle
 }
