@@ -65,6 +65,12 @@ export interface ClientParts {
    * is pointless (the address refuses connections and never accepted one).
    */
   readonly ready: Effect.Effect<void, string> | undefined
+  /**
+   * Whether the connection is up now, asked before `ready`: a call on a live connection then
+   * waits for nothing (no race of the wait against the call's timeout, which forks two fibers
+   * and a timer).
+   */
+  readonly readyNow?: (() => boolean) | undefined
   /** Why the last connection attempt failed, if it did: said when a call times out waiting. */
   readonly lastConnectError?: (() => string | undefined) | undefined
   /**
@@ -177,9 +183,49 @@ export const makeCaller = (parts: ClientParts): Caller => {
         return Effect.fail(new VmUnavailable({ method, code: "Canceled", reason: "the client is closed" }))
       }
       const timeout = timeoutOf(method)
-      const bounded = Duration.isFinite(timeout)
-      const deadline = bounded ? Date.now() + Duration.toMillis(timeout) : undefined
-      const deadlineExceeded = () => {
+      const deadline = Duration.isFinite(timeout) ? Date.now() + Duration.toMillis(timeout) : undefined
+      const call = Effect.callback<A, VmUnavailable | VmCallFailed>((resume) => {
+        const controller = new AbortController()
+        const signal = controller.signal
+        inFlight.add(controller)
+        const settled = () => inFlight.delete(controller)
+        send(deadline === undefined ? { signal } : { signal, timeoutMs: Math.max(1, deadline - Date.now()) }).then(
+          (answer) => {
+            settled()
+            resume(Effect.succeed(answer))
+          },
+          (error) => {
+            settled()
+            resume(Effect.fail(classify(method, error)))
+          }
+        )
+        // Interrupted: the call is cancelled (RST_STREAM), as with Connect's signal.
+        return Effect.sync(() => {
+          settled()
+          controller.abort()
+        })
+      })
+      // The wait for a connection counts against the call's timeout; the call itself is bounded
+      // by Connect's own deadline (timeoutMs), which also tells the VM (grpc-timeout).
+      const mustWait = waitForReady && parts.ready !== undefined && parts.readyNow?.() !== true
+      const timed: Effect.Effect<A, VmUnavailable | VmCallFailed> = mustWait ?
+        Effect.andThen(waitForConnection(method, timeout), call) :
+        call
+      if (process === undefined) return timed
+      // A lost connection is usually the process dying: say so if it is.
+      const guarded = Effect.catchTag(timed, "VmUnavailable", (error) => lostConnection(method, process, error))
+      // The exit aborts the call through its signal (then sorted above as VmProcessExited).
+      return Effect.flatMap(process.exitStatus, (status) => Option.isSome(status) ? exited(method, process, status.value) : guarded)
+    })
+
+  const waitForConnection = (method: RpcName, timeout: Duration.Duration): Effect.Effect<void, VmUnavailable> => {
+    const ready = parts.ready!.pipe(
+      Effect.mapError((reason) => new VmUnavailable({ method, code: "Unavailable", reason }))
+    )
+    if (!Duration.isFinite(timeout)) return ready
+    return ready.pipe(Effect.timeoutOrElse({
+      duration: timeout,
+      orElse: () => {
         const cause = parts.lastConnectError?.()
         return Effect.fail(
           new VmUnavailable({
@@ -190,55 +236,18 @@ export const makeCaller = (parts: ClientParts): Caller => {
           })
         )
       }
-      // The wait for a connection counts against the call's timeout; the call itself is bounded
-      // by Connect's own deadline (timeoutMs), which also tells the VM (grpc-timeout).
-      const ready = parts.ready?.pipe(
-        Effect.mapError((reason) => new VmUnavailable({ method, code: "Unavailable", reason }))
-      )
-      const waited = waitForReady && ready !== undefined ?
-        (bounded ? ready.pipe(Effect.timeoutOrElse({ duration: timeout, orElse: deadlineExceeded })) : ready) :
-        Effect.void
-      const timed: Effect.Effect<A, VmUnavailable | VmCallFailed> = Effect.andThen(
-        waited,
-        Effect.callback<A, VmUnavailable | VmCallFailed>((resume) => {
-          const controller = new AbortController()
-          const signal = controller.signal
-          inFlight.add(controller)
-          const settled = () => inFlight.delete(controller)
-          send(deadline === undefined ? { signal } : { signal, timeoutMs: Math.max(1, deadline - Date.now()) }).then(
-            (answer) => {
-              settled()
-              resume(Effect.succeed(answer))
-            },
-            (error) => {
-              settled()
-              resume(Effect.fail(classify(method, error)))
-            }
-          )
-          // Interrupted: the call is cancelled (RST_STREAM), as with Connect's signal.
-          return Effect.sync(() => {
-            settled()
-            controller.abort()
-          })
-        })
-      )
-      if (process === undefined) return timed
-      return Effect.gen(function*() {
-        const status = yield* process.exitStatus
-        if (Option.isSome(status)) return yield* exited(method, process, status.value)
-        const guarded = timed.pipe(
-          // A lost connection is usually the process dying: say so if it is.
-          Effect.catchTag("VmUnavailable", (error): Effect.Effect<never, VmUnavailable | VmProcessExited> =>
-            Effect.flatMap(
-              Effect.timeoutOption(process.exit, exitGrace),
-              (exit): Effect.Effect<never, VmUnavailable | VmProcessExited> =>
-                Option.isSome(exit) ? exited(method, process, exit.value) : Effect.fail(error)
-            ))
-        )
-        // The exit aborts the call through its signal (then sorted above as VmProcessExited).
-        return yield* guarded
-      })
-    })
+    }))
+  }
+
+  const lostConnection = (
+    method: RpcName,
+    view: VmProcessHandle,
+    error: VmUnavailable
+  ): Effect.Effect<never, VmUnavailable | VmProcessExited> =>
+    Effect.flatMap(
+      Effect.timeoutOption(view.exit, exitGrace),
+      (exit): Effect.Effect<never, VmUnavailable | VmProcessExited> => Option.isSome(exit) ? exited(method, view, exit.value) : Effect.fail(error)
+    )
 
   const encode = <A>(method: RpcName, request: Field<A>): Effect.Effect<A, InvalidRequest> =>
     Result.isSuccess(request) ?

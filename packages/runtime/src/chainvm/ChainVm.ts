@@ -75,13 +75,14 @@ const make = Effect.fnUntraced(function*(options: ConnectOptions) {
     return Effect.sync(() => exited.signal.removeEventListener("abort", onAbort))
   })
   const refusedGraceMillis = Duration.toMillis(Duration.fromInputUnsafe(options.refusedGrace ?? Duration.seconds(1)))
-  const ready = Effect.gen(function*() {
-    // The common case, a live connection, costs no promise.
+  const readyNow = () => {
     const state = conn.sessionManager.state()
-    if (state === "open" || state === "idle") {
-      everConnected = true
-      return
-    }
+    if (state !== "open" && state !== "idle") return false
+    everConnected = true
+    return true
+  }
+  const ready = Effect.gen(function*() {
+    if (readyNow()) return
     let delay = 10
     const began = Date.now()
     while ((yield* Effect.promise(() => conn.sessionManager.connect())) === "error") {
@@ -106,6 +107,7 @@ const make = Effect.fnUntraced(function*(options: ConnectOptions) {
     transport: conn.transport,
     options,
     ready,
+    readyNow,
     lastConnectError: () => lastError,
     process: options.process === undefined ? undefined : { handle: options.process, exited: exited.signal },
     isClosed: conn.isClosed
