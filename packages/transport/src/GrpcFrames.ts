@@ -35,6 +35,33 @@ export const frame = (payload: Uint8Array): Buffer => {
   return out
 }
 
+/** From this size a message is written after its prefix rather than copied behind it. */
+const COPY_LIMIT = 64 * 1024
+
+/**
+ * Writes one length-prefixed message to an HTTP/2 stream (and ends it if `end`); returns what
+ * `write` returned (false: wait for "drain"). A large message is not copied to put five bytes
+ * before it: the prefix and the message go as two chunks of one corked write.
+ */
+export const writeMessage = (stream: http2.Http2Stream, payload: Uint8Array, end: boolean): boolean => {
+  if (payload.length < COPY_LIMIT) {
+    const bytes = frame(payload)
+    if (!end) return stream.write(bytes)
+    stream.end(bytes)
+    return true
+  }
+  const prefix = Buffer.allocUnsafe(5)
+  prefix[0] = 0
+  prefix.writeUInt32BE(payload.length, 1)
+  stream.cork()
+  stream.write(prefix)
+  let flowing = true
+  if (end) stream.end(payload)
+  else flowing = stream.write(payload)
+  stream.uncork()
+  return flowing
+}
+
 /**
  * Splits length-prefixed messages out of the response's chunks. Chunks are kept as they come
  * and joined once per message (joining on every chunk would copy a large message over and over).

@@ -16,7 +16,7 @@ import { create, type DescMessage, type DescMethod, type DescService, isMessage,
 import { Code, ConnectError, type ConnectRouter, type ServiceImpl } from "@connectrpc/connect"
 import { parseTimeout, setTrailerStatus } from "@connectrpc/connect/protocol-grpc"
 import * as http2 from "node:http2"
-import { decode, encodeGrpcMessage, frame, FrameReader, unimplementedMessage } from "./GrpcFrames.ts"
+import { decode, encodeGrpcMessage, FrameReader, unimplementedMessage, writeMessage } from "./GrpcFrames.ts"
 import * as CallContext from "./H2CallContext.ts"
 
 interface Route {
@@ -160,9 +160,9 @@ export const make = (routes: Map<string, Route>, options: HandlerOptions = {}) =
       for await (const answer of answers as AsyncIterable<unknown>) {
         if (context.signal.aborted) throw ConnectError.from(context.signal.reason, Code.Canceled)
         const message = isMessage(answer, output) ? answer : create(output, answer as never)
-        const bytes = frame(toBinary(output, message))
+        const bytes = toBinary(output, message)
         if (!stream.headersSent) stream.respond(responseHead(), { waitForTrailers: true })
-        if (!stream.write(bytes)) await new Promise((resolve) => stream.once("drain", resolve))
+        if (!writeMessage(stream, bytes, false)) await new Promise((resolve) => stream.once("drain", resolve))
       }
       finished = true
       call.done()
@@ -216,9 +216,9 @@ const unary = (
   const reply = (value: unknown) => {
     if (over) return
     const output = route.method.output
-    let bytes: Buffer
+    let bytes: Uint8Array
     try {
-      bytes = frame(toBinary(output, isMessage(value, output) ? value : create(output, value as never)))
+      bytes = toBinary(output, isMessage(value, output) ? value : create(output, value as never))
     } catch (error) {
       return end(error)
     }
@@ -228,7 +228,7 @@ const unary = (
     if (stream.destroyed || stream.closed) return
     stream.respond(responseHead(), { waitForTrailers: true })
     stream.once("wantTrailers", () => stream.sendTrailers(trailerHeaders(undefined, call.responseTrailerSet())))
-    stream.end(bytes)
+    writeMessage(stream, bytes, true)
   }
   stream.once("end", () => {
     if (over) return

@@ -28,7 +28,7 @@ import {
 import { validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc"
 import type { DescMethodStreaming, DescMethodUnary } from "@bufbuild/protobuf"
 import * as http2 from "node:http2"
-import { decode, frame, FrameReader, webHeaders } from "./GrpcFrames.ts"
+import { decode, FrameReader, webHeaders, writeMessage } from "./GrpcFrames.ts"
 import { type HeadersInit, outgoingHeaders, type UnaryAnswer, unaryResponse } from "./H2Unary.ts"
 
 export interface H2TransportOptions {
@@ -205,7 +205,7 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
         settle(undefined)
         resolve({ head, trailer, message, extra })
       })
-      stream.end(frame(request))
+      writeMessage(stream, request, true)
     })
 
   const exchange = (
@@ -263,7 +263,7 @@ export const make = (address: string, options: H2TransportOptions = {}): H2Trans
     void (async () => {
       try {
         for await (const message of requests) {
-          if (!stream.write(frame(message))) await new Promise((resolve) => stream.once("drain", resolve))
+          if (!writeMessage(stream, message, false)) await new Promise((resolve) => stream.once("drain", resolve))
         }
         stream.end()
       } catch (error) {
