@@ -176,7 +176,9 @@ for (let i = 0; i < WARMUP + RUNS; i++) {
 }
 // Start-up phases of the TS VM, from a preloaded probe (NODE_OPTIONS=--import) that marks
 // when node finished bootstrapping, when the VM's server listened and when it dialed the
-// node for Initialize; aligned with the host's clock through performance.timeOrigin.
+// node for Initialize; aligned with the host's clock through performance.timeOrigin. A
+// preload makes the launcher run the bundle rather than the start-up snapshot (a process
+// started from a snapshot runs no preloads): these are the bundle's phases.
 const probeDir = mkdtempSync(path.join(tmpdir(), "vmre-bench-probe-"))
 const probe = fileURLToPath(new URL("../fixtures/startup-probe.mjs", import.meta.url))
 interface Phases {
@@ -261,7 +263,7 @@ const breakdown = (kind: string, samples: ReadonlyArray<OursSample>) => [
 function memoryFigures() {
   const mib = (key: string) => stat(memory.map((m) => (m[key] ?? Number.NaN) / (1024 * 1024)))
   return [
-    { id: "cold.ts.mem.heapUsed", label: "    of which JS heap used (probe runs, process.memoryUsage)", unit: "MiB", stat: mib("heapUsed") },
+    { id: "cold.ts.mem.heapUsed", label: "    of which JS heap used (probe runs, from the bundle, process.memoryUsage)", unit: "MiB", stat: mib("heapUsed") },
     { id: "cold.ts.mem.heapTotal", label: "    JS heap reserved (heapTotal)", unit: "MiB", stat: mib("heapTotal") },
     { id: "cold.ts.mem.external", label: "    external (buffers, native)", unit: "MiB", stat: mib("external") },
     { id: "cold.ts.mem.code", label: "    compiled code and metadata (v8 code statistics)", unit: "MiB", stat: stat(memory.map((m) => ((m.code_and_metadata_size ?? 0) + (m.bytecode_and_metadata_size ?? 0)) / (1024 * 1024))) }
@@ -304,7 +306,7 @@ report({
     { id: "cold.goHost.go.handshake", label: "    of which spawn → Initialize", unit: "ms", stat: stat(goHostGo.map((l) => l.handshakeMs)) },
     { id: "cold.goHost.ts.firstReply", label: "(d) TS example VM, grpc-go host: spawn → first Version reply", unit: "ms", stat: stat(goHostTs.map(goFirstReply)) },
     { id: "cold.goHost.ts.handshake", label: "    of which spawn → Initialize", unit: "ms", stat: stat(goHostTs.map((l) => l.handshakeMs)) },
-    { id: "cold.ts.phase.toNodeStart", label: "TS VM start-up phases (probe runs): launch() → node process starts (preflight, fork/exec setpriv → sh → node)", unit: "ms", stat: stat(phases.map((p) => p.toNodeStart)) },
+    { id: "cold.ts.phase.toNodeStart", label: "TS VM start-up phases (probe runs, from the bundle): launch() → node process starts (preflight, fork/exec setpriv → sh → node)", unit: "ms", stat: stat(phases.map((p) => p.toNodeStart)) },
     { id: "cold.ts.phase.bootstrap", label: "    node bootstrap", unit: "ms", stat: stat(phases.map((p) => p.bootstrap)) },
     { id: "cold.ts.phase.toListening", label: "    load the bundle, make the VM, its gRPC server listening", unit: "ms", stat: stat(phases.map((p) => p.toListening)) },
     { id: "cold.ts.phase.toDial", label: "    listening → dialing the node for Initialize", unit: "ms", stat: stat(phases.map((p) => p.toDial)) },

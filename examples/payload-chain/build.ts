@@ -28,6 +28,8 @@ export const bundlePath = join(here, "dist/payload-chain.mjs")
 const inputsPath = join(here, "dist/payload-chain.inputs.json")
 /** The repository's own inputs, relative to this directory, one a line: the launcher checks them. */
 const sourcesPath = join(here, "dist/payload-chain.sources")
+/** The start-up snapshot of the evaluated VM (bin/payload-chain starts from it when it is fresh). */
+export const snapshotPath = join(here, "dist/payload-chain.blob")
 /** V8's compile cache of the bundle (bin/payload-chain sets NODE_COMPILE_CACHE to it). */
 export const compileCachePath = join(here, "dist/compile-cache")
 const thisFile = fileURLToPath(import.meta.url)
@@ -40,7 +42,13 @@ const writeAtomically = (path: string, data: string | Uint8Array) => {
 }
 
 /** Bundles src/main.ts into dist/payload-chain.mjs; answers its size and the number of inputs. */
-export const build = async (): Promise<{ readonly bytes: number; readonly inputs: number; readonly millis: number }> => {
+export const build = async (): Promise<{
+  readonly bytes: number
+  readonly inputs: number
+  readonly millis: number
+  /** Why there is no start-up snapshot, if there is none. */
+  readonly snapshotFailure: string | undefined
+}> => {
   const started = performance.now()
   // Loaded here, not at the top: a fresh bundle costs its users no esbuild start-up.
   const esbuild = await import("esbuild")
@@ -94,7 +102,26 @@ export const build = async (): Promise<{ readonly bytes: number; readonly inputs
   // Entries for older bundles would never be used again (the cache is keyed by content).
   rmSync(compileCachePath, { recursive: true, force: true })
   await warmCompileCache()
-  return { bytes, inputs: inputs.length, millis: performance.now() - started }
+  const snapshotFailure = await buildSnapshot()
+  return { bytes, inputs: inputs.length, millis: performance.now() - started, snapshotFailure }
+}
+
+/**
+ * The start-up snapshot of the VM (`vmre pack`'s, as a file), built by the launcher's Node, the
+ * only Node it can start: bin/payload-chain starts from it while it is newer than the sources,
+ * with the bundle already evaluated. Best effort: without it the launcher runs the bundle.
+ */
+const buildSnapshot = async (): Promise<string | undefined> => {
+  rmSync(snapshotPath, { force: true })
+  const [{ Pack }, { Effect, Exit, Cause }] = await Promise.all([import("@vmre/cli"), import("effect")])
+  const node = join(root, "node_modules/node/bin/node")
+  const exit = await Effect.runPromiseExit(Pack.snapshotBlob({
+    entry: join(here, "src/main.ts"),
+    out: snapshotPath,
+    node: existsSync(node) ? node : process.execPath,
+    conditions: ["@vmre/source"]
+  }))
+  return Exit.isSuccess(exit) ? undefined : Cause.pretty(exit.cause)
 }
 
 /**
@@ -148,11 +175,11 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === thisFile) {
     console.log(`payload-chain: ${bundlePath} is up to date`)
   } else {
     build().then(
-      ({ bytes, inputs, millis }) =>
+      ({ bytes, inputs, millis, snapshotFailure }) =>
         console.log(
           `payload-chain: built ${bundlePath} (${(bytes / 1024).toFixed(0)} KiB from ${inputs} files in ${
             millis.toFixed(0)
-          } ms)`
+          } ms)${snapshotFailure === undefined ? ", with a start-up snapshot" : `; no start-up snapshot: ${snapshotFailure}`}`
         ),
       (error: unknown) => {
         console.error(`payload-chain: build failed: ${error instanceof Error ? error.message : String(error)}`)

@@ -14,7 +14,7 @@ import { LevelDatabase, RpcDbServer } from "@vmre/rpcdb"
 import { ChainVm, type Id, NodeId, VmRuntime } from "@vmre/runtime"
 import { Effect, Exit, Layer, Option, Scope } from "effect"
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync } from "node:fs"
+import { chmodSync, copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -111,10 +111,10 @@ describe("bin/payload-chain under the engine (@vmre/runtime)", () => {
       try {
         expect(vm.vmAddr).toMatch(/^127\.0\.0\.1:\d+$/)
         expect(vm.protocolVersion).toBe(45)
-        // The script exec'd node on the bundle: the pid is the VM's.
+        // The script exec'd node on the start-up snapshot that `npm ci` built: the pid is the VM's.
         const argv = readFileSync(`/proc/${vm.pid}/cmdline`, "utf8").split("\0")
         expect(argv[0]).toMatch(/node_modules\/node\/bin\/node$/)
-        expect(argv[1]).toMatch(/\/dist\/payload-chain\.mjs$/)
+        expect(argv.slice(1, 3)).toEqual(["--snapshot-blob", expect.stringMatching(/\/dist\/payload-chain\.blob$/)])
         // Version (and Shutdown, below) are answered although Initialize never came.
         expect(yield* bounded(client.version())).toBe(VERSION)
 
@@ -160,7 +160,7 @@ describe("bin/payload-chain under the engine (@vmre/runtime)", () => {
       expect(stderr.map((l) => l.message)).toContain("runtime engine: stopping: received shutdown signal SIGTERM")
     }))
 
-  it.live("runs the bundle while it is newer than its sources, else the sources (and says why)", () =>
+  it.live("runs the start-up snapshot or the bundle while they are newer than their sources, else the sources (and says why)", () =>
     Effect.gen(function*() {
       // A tree like the repository's, with copies of src/ and bin/ (packages and node_modules
       // linked): first without dist/, then with a copy of the bundle, then with a source newer
@@ -176,12 +176,14 @@ describe("bin/payload-chain under the engine (@vmre/runtime)", () => {
       symlinkSync(real("../../../packages"), join(tree, "packages"))
       symlinkSync(real("../../../node_modules"), join(tree, "node_modules"))
       const logs = captureLogs()
-      const launch = Effect.scoped(Effect.gen(function*() {
-        const { client, vm } = yield* ChainVm.launch({ path: join(example, "bin/payload-chain"), handshakeTimeout: "30 seconds" })
-        expect(yield* bounded(client.version())).toBe(VERSION)
-        // The file node runs: its last argument (flags come before it).
-        return readFileSync(`/proc/${vm.pid}/cmdline`, "utf8").split("\0").filter((arg) => arg !== "").at(-1)
-      })).pipe(Effect.provide(Layer.merge(VmRuntime.layer, logs.layer)))
+      const launchWith = (env: Record<string, string>) =>
+        Effect.scoped(Effect.gen(function*() {
+          const { client, vm } = yield* ChainVm.launch({ path: join(example, "bin/payload-chain"), handshakeTimeout: "30 seconds", env })
+          expect(yield* bounded(client.version())).toBe(VERSION)
+          // The file node runs: its last argument (flags come before it).
+          return readFileSync(`/proc/${vm.pid}/cmdline`, "utf8").split("\0").filter((arg) => arg !== "").at(-1)
+        })).pipe(Effect.provide(Layer.merge(VmRuntime.layer, logs.layer)))
+      const launch = launchWith({})
 
       expect(yield* launch).toBe(`${example}/bin/../src/main.ts`)
 
@@ -191,6 +193,14 @@ describe("bin/payload-chain under the engine (@vmre/runtime)", () => {
       }
       cpSync(real("../dist/chunks"), join(example, "dist/chunks"), { recursive: true })
       expect(yield* launch).toBe(`${example}/bin/../dist/payload-chain.mjs`)
+
+      // With the start-up snapshot: node starts from it, unless NODE_OPTIONS preloads a module
+      // (a process started from a snapshot would not run it).
+      copyFileSync(real("../dist/payload-chain.blob"), join(example, "dist/payload-chain.blob"))
+      expect(yield* launch).toBe(`${example}/bin/../dist/payload-chain.blob`)
+      const preload = join(tree, "preload.mjs")
+      writeFileSync(preload, "")
+      expect(yield* launchWith({ NODE_OPTIONS: `--import=${preload}` })).toBe(`${example}/bin/../dist/payload-chain.mjs`)
 
       const later = new Date(Date.now() + 60_000)
       utimesSync(join(example, "src/PayloadChain.ts"), later, later)

@@ -194,3 +194,44 @@ export const pack = Effect.fn("Pack.pack")(function*(options: PackOptions) {
     duration: performance.now() - started
   } satisfies Packed
 }, Effect.scoped)
+
+export interface SnapshotBlobOptions {
+  /** The VM's main module (it calls `runPlugin`). */
+  readonly entry: string
+  /** The snapshot file to write. */
+  readonly out: string
+  /** The Node that will run it (`node --snapshot-blob <out>`): a snapshot starts only the Node that built it. Default: this one. */
+  readonly node?: string | undefined
+  readonly conditions?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * The start-up snapshot that `vmre pack` puts in a single executable, as a file of its own for
+ * `node --snapshot-blob <out>` (a launcher that runs a VM from a repository with its pinned
+ * Node, say). Fails with the reason when the bundle cannot be snapshotted.
+ */
+export const snapshotBlob = Effect.fn("Pack.snapshotBlob")(function*(options: SnapshotBlobOptions) {
+  const entry = path.resolve(options.entry)
+  const out = path.resolve(options.out)
+  const started = performance.now()
+  const work = mkdtempSync(path.join(tmpdir(), "vmre-snapshot-"))
+  yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(work, { recursive: true, force: true })))
+  if (!isFile(entry)) return yield* new PackFailed({ entry, reason: "no such file" })
+  const bundlePath = path.join(work, "main.cjs")
+  yield* bundle(entry, bundlePath, options.conditions ?? [], true)
+  const blob = path.join(work, "snapshot.blob")
+  const result = spawnSync(options.node ?? process.execPath, ["--snapshot-blob", blob, "--build-snapshot", bundlePath], {
+    cwd: work,
+    encoding: "utf8",
+    timeout: 120_000
+  })
+  if (result.status !== 0) {
+    return yield* new PackFailed({
+      entry,
+      reason: `node --build-snapshot failed: ${buildFailureReason(`${result.stderr ?? ""}\n${result.stdout ?? ""}`, result.status, result.signal)}`
+    })
+  }
+  mkdirSync(path.dirname(out), { recursive: true })
+  yield* install(entry, blob, out)
+  return { out, bytes: statSync(out).size, duration: performance.now() - started }
+}, Effect.scoped)

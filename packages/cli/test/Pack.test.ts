@@ -6,6 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Ids } from "@vmre/wire"
 import { Effect } from "effect"
+import { spawnSync } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -94,6 +95,24 @@ describe("vmre pack", () => {
       expect(result.stderr).toContain(`cannot pack ${join(dir, "nope.ts")}: no such file`)
       expect(existsSync(join(dir, vmId))).toBe(false)
     }).pipe(Effect.scoped))
+})
+
+describe("Pack.snapshotBlob", () => {
+  it.live("a snapshot file for node --snapshot-blob, or PackFailed with V8's verdict and nothing written", () =>
+    Effect.gen(function*() {
+      const dir = yield* pluginDir
+      const made = yield* Pack.snapshotBlob({ entry, out: join(dir, "vm.blob"), conditions: ["@vmre/source"] })
+      expect(made.bytes).toBeGreaterThan(1_000_000)
+      expect(readdirSync(dir)).toEqual(["vm.blob"])
+      // Node refuses a blob that is not one of its snapshots; this one it starts from (the VM
+      // fails its handshake without an engine address, after it ran: exit 1 and its message).
+      const started = spawnSync(process.execPath, ["--snapshot-blob", made.out], { encoding: "utf8", timeout: 30_000, env: {} })
+      expect(started.stderr).toContain("VM_RUNTIME_ENGINE_ADDR")
+
+      const failed = yield* Effect.flip(Pack.snapshotBlob({ entry: readsHttp2AtLoad, out: join(dir, "other.blob"), conditions: ["@vmre/source"] }))
+      expect(failed.reason).toContain("the bundle's top level holds native state a snapshot cannot")
+      expect(readdirSync(dir)).toEqual(["vm.blob"])
+    }).pipe(Effect.scoped), 120_000)
 })
 
 describe("why a snapshot could not be made", () => {
