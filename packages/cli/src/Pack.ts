@@ -154,13 +154,20 @@ const install = (entry: string, built: string, out: string) =>
     catch: (error) => new PackFailed({ entry, reason: `cannot write ${out}: ${(error as Error).message}` })
   })
 
+/** The absolute paths, the start time, and a scratch directory removed with the scope; fails if there is no entry. */
+const begin = (options: { readonly entry: string; readonly out: string }) =>
+  Effect.gen(function*() {
+    const entry = path.resolve(options.entry)
+    const out = path.resolve(options.out)
+    const started = performance.now()
+    const work = mkdtempSync(path.join(tmpdir(), "vmre-pack-"))
+    yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(work, { recursive: true, force: true })))
+    if (!isFile(entry)) return yield* new PackFailed({ entry, reason: "no such file" })
+    return { entry, out, started, work }
+  })
+
 export const pack = Effect.fn("Pack.pack")(function*(options: PackOptions) {
-  const entry = path.resolve(options.entry)
-  const out = path.resolve(options.out)
-  const started = performance.now()
-  const work = mkdtempSync(path.join(tmpdir(), "vmre-pack-"))
-  yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(work, { recursive: true, force: true })))
-  if (!isFile(entry)) return yield* new PackFailed({ entry, reason: "no such file" })
+  const { entry, out, started, work } = yield* begin(options)
   mkdirSync(path.dirname(out), { recursive: true })
 
   const sea = (options.sea ?? true) && canBuildSea()
@@ -211,12 +218,7 @@ export interface SnapshotBlobOptions {
  * Node, say). Fails with the reason when the bundle cannot be snapshotted.
  */
 export const snapshotBlob = Effect.fn("Pack.snapshotBlob")(function*(options: SnapshotBlobOptions) {
-  const entry = path.resolve(options.entry)
-  const out = path.resolve(options.out)
-  const started = performance.now()
-  const work = mkdtempSync(path.join(tmpdir(), "vmre-snapshot-"))
-  yield* Effect.addFinalizer(() => Effect.sync(() => rmSync(work, { recursive: true, force: true })))
-  if (!isFile(entry)) return yield* new PackFailed({ entry, reason: "no such file" })
+  const { entry, out, started, work } = yield* begin(options)
   const bundlePath = path.join(work, "main.cjs")
   yield* bundle(entry, bundlePath, options.conditions ?? [], true)
   const blob = path.join(work, "snapshot.blob")
