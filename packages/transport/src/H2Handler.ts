@@ -108,7 +108,6 @@ export const make = (routes: Map<string, Route>, options: HandlerOptions = {}) =
       return fail(timeout.error)
     }
     const call = new CallContext.H2CallContext(route.service, route.method, path, headers, timeout.timeoutMs)
-    const context = call
     let finished = false
     // The client reset the stream (or went away): the handler's signal aborts.
     stream.once("close", () => {
@@ -124,9 +123,9 @@ export const make = (routes: Map<string, Route>, options: HandlerOptions = {}) =
       finished = true
       call.done()
       const e = ConnectError.from(error)
-      e.metadata.forEach((value, key) => context.responseTrailer.set(key, value))
+      e.metadata.forEach((value, key) => call.responseTrailer.set(key, value))
       if (stream.headersSent && !stream.destroyed) {
-        stream.once("wantTrailers", () => stream.sendTrailers(trailerHeaders(e, context.responseTrailer)))
+        stream.once("wantTrailers", () => stream.sendTrailers(trailerHeaders(e, call.responseTrailer)))
         stream.end()
       } else fail(e)
       stream.resume()
@@ -143,22 +142,22 @@ export const make = (routes: Map<string, Route>, options: HandlerOptions = {}) =
           input = message
         }
         if (input === undefined) throw new ConnectError("protocol error: missing input message for unary method", Code.Unimplemented)
-        return route.impl(input, context) as AsyncIterable<unknown>
+        return route.impl(input, call) as AsyncIterable<unknown>
       }
-      const answer = route.impl(requests, context)
+      const answer = route.impl(requests, call)
       return kind === "client_streaming" ? [await answer] : answer as AsyncIterable<unknown>
     }
     // The deadline ends the call whatever the handler does.
     const deadline = new Promise<never>((_, reject) => {
-      const onAbort = () => reject(ConnectError.from(context.signal.reason, Code.DeadlineExceeded))
-      if (context.signal.aborted) onAbort()
-      else context.signal.addEventListener("abort", onAbort, { once: true })
+      const onAbort = (reason: ConnectError) => reject(ConnectError.from(reason, Code.DeadlineExceeded))
+      if (call.abortReason !== undefined) onAbort(call.abortReason)
+      else call.onAbort = onAbort
     })
     deadline.catch(() => {})
     void Promise.race([run(), deadline]).then(async (answers) => {
       const output = route.method.output as DescMessage
       for await (const answer of answers as AsyncIterable<unknown>) {
-        if (context.signal.aborted) throw ConnectError.from(context.signal.reason, Code.Canceled)
+        if (call.abortReason !== undefined) throw ConnectError.from(call.abortReason, Code.Canceled)
         const message = isMessage(answer, output) ? answer : create(output, answer as never)
         const bytes = toBinary(output, message)
         if (!stream.headersSent) stream.respond(responseHead(), { waitForTrailers: true })
@@ -241,11 +240,10 @@ const unary = (
     } catch (error) {
       return end(error)
     }
-    const aborted = (reason: ConnectError) => end(ConnectError.from(reason, Code.DeadlineExceeded))
-    if (call.abortReason !== undefined) return aborted(call.abortReason)
+    if (call.abortReason !== undefined) return end(ConnectError.from(call.abortReason, Code.DeadlineExceeded))
     // A handler that answered at once is answered at once (no promise, no microtask).
     if (!isThenable(answer)) return reply(answer)
-    call.onAbort = aborted
+    call.onAbort = (reason) => end(ConnectError.from(reason, Code.DeadlineExceeded))
     answer.then((value) => {
       call.onAbort = undefined
       reply(value)
