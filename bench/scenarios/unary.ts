@@ -198,6 +198,12 @@ const reportCell = (id: string, label: string, concurrency: number, result: Load
   )
 }
 
+const recordFailure = (id: string, label: string, error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error)
+  failures.push({ id, label, error: message })
+  progress(`${id}: FAILED: ${message}`)
+}
+
 const cell = async (
   id: string,
   label: string,
@@ -211,10 +217,7 @@ const cell = async (
   try {
     result = await run()
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error)
-    failures.push({ id, label, error: message })
-    progress(`${id}: FAILED: ${message}`)
-    return
+    return recordFailure(id, label, error)
   }
   reportCell(id, label, concurrency, result, (performance.now() - t0) / 1000)
 }
@@ -239,11 +242,7 @@ const interleaved = async (...cells: ReadonlyArray<PairedCell>) => {
   try {
     results = await runInterleaved(picked.map((c) => c.load({ ...load(c.concurrency, c.options), serverPid: serverPidOf(c.id) })))
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error)
-    for (const c of picked) {
-      failures.push({ id: c.id, label: c.label, error: message })
-      progress(`${c.id}: FAILED: ${message}`)
-    }
+    for (const c of picked) recordFailure(c.id, c.label, error)
     return
   }
   const seconds = (performance.now() - t0) / 1000
