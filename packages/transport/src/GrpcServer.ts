@@ -13,6 +13,7 @@ import { encodeGrpcMessage, unimplementedMessage } from "./GrpcFrames.ts"
 import * as ConnectNode from "./ConnectNode.ts"
 import * as GrpcEngine from "./GrpcEngine.ts"
 import * as H2Handler from "./H2Handler.ts"
+import * as ListenAddress from "./ListenAddress.ts"
 import type * as net from "node:net"
 
 export class ServerListenError extends Schema.TaggedError<ServerListenError>()("ServerListenError", {
@@ -158,7 +159,7 @@ export const serve = (
         const onError = (error: Error) =>
           resume(Effect.fail(new ServerListenError({ host, reason: error.message, ...(options.port ? { port: options.port } : {}) })))
         server.once("error", onError)
-        server.listen(options.port ?? 0, host, () => {
+        ListenAddress.listen(server, options.port ?? 0, host, () => {
           server.off("error", onError)
           server.on("error", () => {})
           const address = server.address()

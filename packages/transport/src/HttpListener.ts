@@ -5,6 +5,7 @@
  */
 import { Effect, type Scope } from "effect"
 import * as http from "node:http"
+import * as ListenAddress from "./ListenAddress.ts"
 
 export interface Listening {
   /** `http://host:port` (an IPv6 host in brackets). */
@@ -21,7 +22,7 @@ export const listen = (
     Effect.callback<http.Server, string>((resume) => {
       const server = http.createServer(handler)
       server.once("error", (error) => resume(Effect.fail(error.message)))
-      server.listen(address.port, address.host, () => resume(Effect.succeed(server)))
+      ListenAddress.listen(server, address.port, address.host, () => resume(Effect.succeed(server)))
     }),
     (server) =>
       Effect.callback<void>((resume) => {

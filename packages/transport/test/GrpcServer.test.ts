@@ -3,7 +3,7 @@ import { VM } from "@vmre/proto/vm/vm_pb"
 import { Duration, Effect, Exit, Scope } from "effect"
 import * as http2 from "node:http2"
 import { connect } from "node:net"
-import { GrpcServer, Health } from "../src/index.ts"
+import { GrpcServer, Health, HttpListener } from "../src/index.ts"
 
 interface RawAnswer {
   readonly headers: http2.IncomingHttpHeaders
@@ -104,6 +104,27 @@ describe("GrpcServer", () => {
       expect(compressed.headers["grpc-encoding"]).toBe("gzip")
       expect(compressed.body[0]).toBe(1)
       expect(compressed.body.readUInt32BE(1)).toBeLessThan(1024)
+    }).pipe(Effect.scoped))
+
+  it.live("fails with a typed error naming the address when the port is taken, and serves on a host name too", () =>
+    Effect.gen(function*() {
+      const first = yield* GrpcServer.serve((router) => Health.register(router))
+      const taken = yield* GrpcServer.serve((router) => Health.register(router), { port: first.port }).pipe(Effect.flip)
+      expect(taken._tag).toBe("ServerListenError")
+      expect(taken.message).toContain(`127.0.0.1:${first.port}`)
+      expect(taken.reason).toContain("EADDRINUSE")
+      // The first server still answers.
+      const answer = yield* rawCall(first.address, "/grpc.health.v1.Health/Check")
+      expect(answer.trailers["grpc-status"] ?? answer.headers["grpc-status"]).toBe("0")
+
+      const httpTaken = yield* HttpListener.listen((_, res) => res.end(), { host: "127.0.0.1", port: first.port }).pipe(Effect.flip)
+      expect(httpTaken).toContain("EADDRINUSE")
+
+      // A name is looked up as before (no direct bind for it).
+      const named = yield* GrpcServer.serve((router) => Health.register(router), { host: "localhost" })
+      expect(named.address).toBe(`localhost:${named.port}`)
+      const named_ = yield* rawCall(named.address, "/grpc.health.v1.Health/Check")
+      expect(named_.trailers["grpc-status"] ?? named_.headers["grpc-status"]).toBe("0")
     }).pipe(Effect.scoped))
 
   it("percent-encodes grpc-message as the gRPC spec says", () => {
