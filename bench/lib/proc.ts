@@ -21,6 +21,22 @@ export const rssMiB = (pid: number | "self"): number | undefined => {
   return k === undefined ? undefined : k / 1024
 }
 
+/**
+ * Private memory in MiB (Private_Clean + Private_Dirty of smaps_rollup, "USS"): what the
+ * process alone holds, without the pages of the node binary it shares with every other node.
+ */
+export const privateMiB = (pid: number): number | undefined => {
+  let text: string
+  try {
+    text = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8")
+  } catch {
+    return undefined
+  }
+  const clean = kib(text, "Private_Clean")
+  const dirty = kib(text, "Private_Dirty")
+  return clean === undefined || dirty === undefined ? undefined : (clean + dirty) / 1024
+}
+
 /** Peak resident set size in MiB (VmHWM). */
 export const peakRssMiB = (pid: number | "self"): number | undefined => {
   const k = kib(status(pid), "VmHWM")

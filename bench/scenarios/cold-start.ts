@@ -6,7 +6,10 @@
  *  (c) the Go plugin under the grpc-go host (interop/go/bin/host): handshakeMs + healthMs +
  *      versionMs of its JSON line (it checks health, which dials, before its first Version);
  *  (d) the example VM under the grpc-go host (how much of (a) is the VM's own start-up);
- *  and the floor: `node -e 0`, spawn → exit.
+ *  and the floors: `node -e 0`, spawn → exit; node loading node:http2 and listening on
+ *  127.0.0.1, spawn → exit (what any node:http2 VM does before its own code); and the example
+ *  VM started with no engine address, spawn → exit (its snapshot loaded, nothing served: it
+ *  exits at its configuration check).
  *
  * The host process is warm (it has launched before): the first two launches of each kind
  * are not counted (the first one is reported on its own). Kinds are interleaved so that
@@ -22,7 +25,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { performance } from "node:perf_hooks"
 import { progress, quick, report, rounds } from "../lib/scenario.ts"
-import { rssMiB } from "../lib/proc.ts"
+import { privateMiB, rssMiB } from "../lib/proc.ts"
 import { sleep, stat } from "../lib/stats.ts"
 import { Pack } from "@vmre/cli"
 import { entryOf, goHost, goPlugin, hostRuntime, launch, node, payloadChainBin, root } from "../lib/vm.ts"
@@ -67,6 +70,7 @@ interface OursSample {
   readonly stopMs: number
   readonly entry: string
   readonly idleRssMiB?: number | undefined
+  readonly idlePrivateMiB?: number | undefined
 }
 
 const ours = async (path: string, measureRss: boolean): Promise<OursSample> => {
@@ -79,9 +83,11 @@ const ours = async (path: string, measureRss: boolean): Promise<OursSample> => {
   const events = seen.get(launched.vm.pid) ?? {}
   seen.delete(launched.vm.pid)
   let idleRssMiB: number | undefined
+  let idlePrivateMiB: number | undefined
   if (measureRss) {
     await sleep(1500)
     idleRssMiB = rssMiB(launched.vm.pid)
+    idlePrivateMiB = privateMiB(launched.vm.pid)
   }
   const t3 = performance.now()
   await launched.close()
@@ -96,7 +102,8 @@ const ours = async (path: string, measureRss: boolean): Promise<OursSample> => {
     firstCallMs: t2 - t1,
     stopMs,
     entry,
-    idleRssMiB
+    idleRssMiB,
+    idlePrivateMiB
   }
 }
 
@@ -119,13 +126,25 @@ const goHostRun = (plugin: string): Promise<GoHostLine> =>
     })
   })
 
-const bareNode = (): Promise<number> =>
+/** Spawn → exit of a command, with an empty environment unless one is given. */
+const spawnToExit = (command: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<number> =>
   new Promise((resolve, reject) => {
     const t0 = performance.now()
-    const child = spawn(node, ["-e", "0"], { stdio: "ignore" })
+    const child = spawn(command, args, { stdio: "ignore", env })
     child.on("error", reject)
     child.on("exit", () => resolve(performance.now() - t0))
   })
+const bareNode = (): Promise<number> => spawnToExit(node, ["-e", "0"], process.env as Record<string, string>)
+// A node:http2 server on 127.0.0.1 the cheapest way this Node allows (bound directly where
+// net.BoundSocket exists, as vmre's servers are): the floor of any node:http2 VM's start.
+const http2Server = `const n = require("node:net"), s = require("node:http2").createServer();
+const on = n.BoundSocket ? [new n.BoundSocket({ host: "127.0.0.1", port: 0 })] : [0, "127.0.0.1"];`
+const http2ListenScript = `${http2Server} s.listen(...on, () => process.exit(0))`
+const http2IdleScript = `${http2Server} s.listen(...on); setTimeout(() => process.exit(0), 3000)`
+const http2Listen = (): Promise<number> => spawnToExit(node, ["-e", http2ListenScript])
+// The launcher with no engine address in its environment: node starts from the VM's
+// snapshot and the VM exits at its configuration check, before it loads node:http2.
+const snapshotLoad = (): Promise<number> => spawnToExit(payloadChainBin, [])
 
 // The example VM packed as one plugin file (`vmre pack`: a Node single executable), as it is
 // by default (start-up snapshot) and with V8's code cache instead (`--code-cache`).
@@ -150,6 +169,8 @@ const go: Array<OursSample> = []
 const goHostGo: Array<GoHostLine> = []
 const goHostTs: Array<GoHostLine> = []
 const bare: Array<number> = []
+const http2Floor: Array<number> = []
+const snapshotFloor: Array<number> = []
 let tsFirst: OursSample | undefined
 let goFirst: OursSample | undefined
 
@@ -168,6 +189,8 @@ for (let i = 0; i < WARMUP + RUNS; i++) {
     go.push(b)
     goHostGo.push(c)
     bare.push(await bareNode())
+    http2Floor.push(await http2Listen())
+    snapshotFloor.push(await snapshotLoad())
     if (i - WARMUP < rounds(6, 1)) goHostTs.push(await goHostRun(payloadChainBin))
     if (i - WARMUP < rounds(8, 1)) packedRuns.push(await ours(packed.out, i - WARMUP < RSS_RUNS))
     if (i - WARMUP < rounds(8, 1)) packedCodeCacheRuns.push(await ours(packedCodeCache.out, i - WARMUP < RSS_RUNS))
@@ -239,19 +262,32 @@ for (let i = 0; i < rounds(8, 2); i++) {
 rmSync(probeDir, { recursive: true, force: true })
 rmSync(packDir, { recursive: true, force: true })
 
-// The floor of a Node plugin's idle RSS: node doing nothing.
+// The floors of a Node plugin's idle memory: node doing nothing, and node with a node:http2
+// server listening (no VM code).
 const bareIdleRss: Array<number> = []
+const bareIdlePrivate: Array<number> = []
+const http2IdleRss: Array<number> = []
+const http2IdlePrivate: Array<number> = []
 for (let i = 0; i < rounds(3, 1); i++) {
-  const child = spawn(node, ["-e", "setTimeout(() => {}, 3000)"], { stdio: "ignore" })
-  await sleep(1500)
-  bareIdleRss.push(rssMiB(child.pid!) ?? Number.NaN)
-  child.kill()
+  // The http2 floor with a plugin's empty environment (no NODE_EXTRA_CA_CERTS for node:tls to load).
+  for (const [script, env, rss, own] of [
+    ["setTimeout(() => {}, 3000)", process.env, bareIdleRss, bareIdlePrivate],
+    [http2IdleScript, {}, http2IdleRss, http2IdlePrivate]
+  ] as const) {
+    const child = spawn(node, ["-e", script], { stdio: "ignore", env })
+    await sleep(1500)
+    rss.push(rssMiB(child.pid!) ?? Number.NaN)
+    own.push(privateMiB(child.pid!) ?? Number.NaN)
+    child.kill()
+  }
 }
 await rt.dispose()
 
 const goFirstReply = (l: GoHostLine) => l.handshakeMs + l.healthMs + l.versionMs
 const rssOf = (samples: ReadonlyArray<OursSample>) =>
   samples.map((s) => s.idleRssMiB).filter((x): x is number => x !== undefined)
+const privateOf = (samples: ReadonlyArray<OursSample>) =>
+  samples.map((s) => s.idlePrivateMiB).filter((x): x is number => x !== undefined)
 
 const breakdown = (kind: string, samples: ReadonlyArray<OursSample>) => [
   { id: `cold.${kind}.preSpawn`, label: "    launch() → Spawned (preflight, runtime server, fork/exec)", unit: "ms", stat: stat(samples.map((s) => s.preSpawnMs)) },
@@ -268,6 +304,14 @@ function memoryFigures() {
     { id: "cold.ts.mem.external", label: "    external (buffers, native)", unit: "MiB", stat: mib("external") },
     { id: "cold.ts.mem.code", label: "    compiled code and metadata (v8 code statistics)", unit: "MiB", stat: stat(memory.map((m) => ((m.code_and_metadata_size ?? 0) + (m.bytecode_and_metadata_size ?? 0)) / (1024 * 1024))) }
   ]
+}
+
+// How much of the start target (2.5 × `node -e 0`) the floors already take.
+function floorsNote() {
+  const budget = 2.5 * stat(bare).median
+  const share = (xs: ReadonlyArray<number>) => `${stat(xs).median.toFixed(1)} ms (${((100 * stat(xs).median) / budget).toFixed(0)} %)`
+  return `of the start budget 2.5 × node -e 0 = ${budget.toFixed(1)} ms: a node:http2 server listening takes ${share(http2Floor)}, ` +
+    `the example VM's snapshot loaded and nothing served ${share(snapshotFloor)}`
 }
 
 function hostOverheadNote() {
@@ -313,9 +357,15 @@ report({
     { id: "cold.ts.phase.dialToReady", label: "    dial → the runtime's Ready (Initialize round trip)", unit: "ms", stat: stat(phases.map((p) => p.dialToReady)) },
     { id: "cold.ts.phase.readyToReply", label: "    Ready → first Version reply", unit: "ms", stat: stat(phases.map((p) => p.readyToReply)) },
     { id: "cold.node.bare", label: "floor: `node -e 0` spawn → exit", unit: "ms", stat: stat(bare) },
+    { id: "cold.node.http2Listen", label: "floor: node loads node:http2, listens on 127.0.0.1, exits (spawn → exit)", unit: "ms", stat: stat(http2Floor) },
+    { id: "cold.ts.snapshotLoad", label: "floor: TS example VM without an engine address (snapshot loaded, exits at its config check; spawn → exit)", unit: "ms", stat: stat(snapshotFloor) },
     { id: "cold.ts.idleRss", label: "TS example VM idle RSS (1.5 s after first reply)", unit: "MiB", stat: stat(rssOf(ts)) },
     ...memoryFigures(),
     { id: "cold.node.idleRss", label: "floor: idle `node` (setTimeout) RSS", unit: "MiB", stat: stat(bareIdleRss) },
+    { id: "cold.node.http2IdleRss", label: "floor: idle node with a node:http2 server listening, RSS", unit: "MiB", stat: stat(http2IdleRss) },
+    { id: "cold.ts.idlePrivate", label: "TS example VM idle private memory (USS: smaps_rollup Private_*; no shared node binary pages)", unit: "MiB", stat: stat(privateOf(ts)) },
+    { id: "cold.node.idlePrivate", label: "    idle `node`, the same", unit: "MiB", stat: stat(bareIdlePrivate) },
+    { id: "cold.node.http2IdlePrivate", label: "    idle node with a node:http2 server listening, the same", unit: "MiB", stat: stat(http2IdlePrivate) },
     { id: "cold.go.idleRss", label: "Go plugin idle RSS", unit: "MiB", stat: stat(rssOf(go)) },
     { id: "cold.ts.stop", label: "TS example VM stop sequence (scope close)", unit: "ms", stat: stat(ts.map((s) => s.stopMs)) },
     { id: "cold.go.stop", label: "Go plugin stop sequence (scope close)", unit: "ms", stat: stat(go.map((s) => s.stopMs)) },
@@ -330,8 +380,9 @@ report({
     `plugin entry (TS example VM): ${ts[0]?.entry ?? "?"}`,
     `first launch in a fresh host process: TS ${tsFirst?.firstReplyMs.toFixed(1)} ms, Go ${goFirst?.firstReplyMs.toFixed(1)} ms (not counted)`,
     hostOverheadNote(),
+    floorsNote(),
     ...(quick ? ["QUICK run: too few samples for figures"] : [])
   ],
-  extra: { entry: ts[0]?.entry, bundle: bundleInfo(), root, ts, go, goHostGo, goHostTs, bare, bareIdleRss, tsFirst, goFirst, phases, memory },
+  extra: { entry: ts[0]?.entry, bundle: bundleInfo(), root, ts, go, goHostGo, goHostTs, bare, http2Floor, snapshotFloor, bareIdleRss, bareIdlePrivate, http2IdleRss, http2IdlePrivate, tsFirst, goFirst, phases, memory },
   wallSeconds: (performance.now() - started) / 1000
 })
