@@ -10,6 +10,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as grpc from "@grpc/grpc-js"
 import { Id as Cb58 } from "@vmre/plugin"
 import { InitializeRequestSchema } from "@vmre/proto/vm/runtime/runtime_pb"
+import { Pack } from "@vmre/cli"
 import { LevelDatabase, RpcDbServer } from "@vmre/rpcdb"
 import { ChainVm, type Id, NodeId, VmRuntime } from "@vmre/runtime"
 import { Effect, Exit, Layer, Option, Scope } from "effect"
@@ -114,7 +115,11 @@ describe("bin/payload-chain under the engine (@vmre/runtime)", () => {
         // The script exec'd node on the start-up snapshot that `npm ci` built: the pid is the VM's.
         const argv = readFileSync(`/proc/${vm.pid}/cmdline`, "utf8").split("\0")
         expect(argv[0]).toMatch(/node_modules\/node\/bin\/node$/)
-        expect(argv.slice(1, 3)).toEqual(["--snapshot-blob", expect.stringMatching(/\/dist\/payload-chain\.blob$/)])
+        expect(argv.slice(1, 4)).toEqual([
+          ...Pack.snapshotStartFlags,
+          "--snapshot-blob",
+          expect.stringMatching(/\/dist\/payload-chain\.blob$/)
+        ])
         // Version (and Shutdown, below) are answered although Initialize never came.
         expect(yield* bounded(client.version())).toBe(VERSION)
 

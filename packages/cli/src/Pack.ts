@@ -106,11 +106,20 @@ export const buildFailureReason = (output: string, status: number | null, signal
   return telling === undefined ? how : `${telling} (${how})`
 }
 
+/**
+ * Node options for a process started from a VM's snapshot. Young space starting at 4 MiB
+ * (V8's default is 1) lets the start run without a scavenge: the heap a snapshot restores is
+ * ~13 MiB, and the first 1 MiB of new objects after it cost one ~3.7 ms scavenge before the
+ * first reply (--trace-gc). Spawn → first reply of the example VM, 20 launches each, windows
+ * in turn: 99.3 → 90.9 ms; idle RSS 68.6 → 67.8 MiB. V8 still grows young space under load.
+ */
+export const snapshotStartFlags: ReadonlyArray<string> = ["--min-semi-space-size=4"]
+
 const buildSea = (entry: string, main: string, out: string, work: string, startup: "snapshot" | "code-cache") =>
   Effect.try({
     try: () => {
       const config = path.join(work, `sea-config.${startup}.json`)
-      const how = startup === "snapshot" ? { useSnapshot: true } : { useCodeCache: true }
+      const how = startup === "snapshot" ? { useSnapshot: true, execArgv: snapshotStartFlags } : { useCodeCache: true }
       writeFileSync(config, JSON.stringify({ main, output: out, disableExperimentalSEAWarning: true, ...how }))
       const result = spawnSync(process.execPath, ["--build-sea", config], { cwd: work, encoding: "utf8", timeout: 120_000 })
       if (result.status !== 0) {

@@ -17,6 +17,7 @@ import { vmre } from "./support.ts"
 
 const entry = fileURLToPath(new URL("../../../examples/payload-chain/src/main.ts", import.meta.url))
 const readsHttp2AtLoad = fileURLToPath(new URL("fixtures/reads-http2-at-load.ts", import.meta.url))
+const printsExecArgv = fileURLToPath(new URL("fixtures/prints-exec-argv.ts", import.meta.url))
 /** The VM ID a node would know payload-chain by: its name, zero-padded to 32 bytes, in CB58. */
 const vmId = Ids.toString(Uint8Array.from({ length: 32 }, (_, i) => "payloadchain".charCodeAt(i) || 0))
 
@@ -59,6 +60,17 @@ describe("vmre pack", () => {
       expect(statSync(out).mode & 0o111).not.toBe(0)
       expect(readdirSync(dir)).toEqual([vmId])
       yield* checks(out)
+    }).pipe(Effect.scoped), 240_000)
+
+  it.live("an executable started from a snapshot runs with Pack.snapshotStartFlags (young space from 4 MiB)", () =>
+    Effect.gen(function*() {
+      const dir = yield* pluginDir
+      const packed = yield* Pack.pack({ entry: printsExecArgv, out: join(dir, "argv") })
+      expect(packed.startup).toBe("snapshot")
+      const started = spawnSync(packed.out, [], { encoding: "utf8", timeout: 30_000, env: {} })
+      expect(started.status, started.stderr).toBe(0)
+      expect(JSON.parse(started.stdout)).toEqual([...Pack.snapshotStartFlags])
+      expect(Pack.snapshotStartFlags).toEqual(["--min-semi-space-size=4"])
     }).pipe(Effect.scoped), 240_000)
 
   it.live("--code-cache: no snapshot, the bundle compiled at start from V8's code cache", () =>
