@@ -145,6 +145,8 @@ const http2Listen = (): Promise<number> => spawnToExit(node, ["-e", http2ListenS
 // The launcher with no engine address in its environment: node starts from the VM's
 // snapshot and the VM exits at its configuration check, before it loads node:http2.
 const snapshotLoad = (): Promise<number> => spawnToExit(payloadChainBin, [])
+// The same for the packed executable (its snapshot mapped from its own file).
+const packedSnapshotFloor: Array<number> = []
 
 // The example VM packed as one plugin file (`vmre pack`: a Node single executable), as it is
 // by default (start-up snapshot) and with V8's code cache instead (`--code-cache`).
@@ -192,7 +194,10 @@ for (let i = 0; i < WARMUP + RUNS; i++) {
     http2Floor.push(await http2Listen())
     snapshotFloor.push(await snapshotLoad())
     if (i - WARMUP < rounds(6, 1)) goHostTs.push(await goHostRun(payloadChainBin))
-    if (i - WARMUP < rounds(8, 1)) packedRuns.push(await ours(packed.out, i - WARMUP < RSS_RUNS))
+    if (i - WARMUP < rounds(8, 1)) {
+      packedRuns.push(await ours(packed.out, i - WARMUP < RSS_RUNS))
+      packedSnapshotFloor.push(await spawnToExit(packed.out, []))
+    }
     if (i - WARMUP < rounds(8, 1)) packedCodeCacheRuns.push(await ours(packedCodeCache.out, i - WARMUP < RSS_RUNS))
   }
   progress(`cold-start ${i + 1}/${WARMUP + RUNS}: ts ${a.firstReplyMs.toFixed(1)} ms, go ${b.firstReplyMs.toFixed(1)} ms, go host ${(c.handshakeMs + c.healthMs + c.versionMs).toFixed(1)} ms`)
@@ -311,7 +316,7 @@ function floorsNote() {
   const budget = 2.5 * stat(bare).median
   const share = (xs: ReadonlyArray<number>) => `${stat(xs).median.toFixed(1)} ms (${((100 * stat(xs).median) / budget).toFixed(0)} %)`
   return `of the start budget 2.5 × node -e 0 = ${budget.toFixed(1)} ms: a node:http2 server listening takes ${share(http2Floor)}, ` +
-    `the example VM's snapshot loaded and nothing served ${share(snapshotFloor)}`
+    `the example VM's snapshot loaded and nothing served ${share(snapshotFloor)} from the launcher, ${share(packedSnapshotFloor)} packed`
 }
 
 function hostOverheadNote() {
@@ -371,6 +376,7 @@ report({
     { id: "cold.go.stop", label: "Go plugin stop sequence (scope close)", unit: "ms", stat: stat(go.map((s) => s.stopMs)) },
     { id: "cold.packed.firstReply", label: `(e) TS example VM packed as one file (vmre pack, Node SEA, ${packed.startup}), our host: spawn → first Version reply`, unit: "ms", stat: stat(packedRuns.map((s) => s.firstReplyMs)) },
     { id: "cold.packed.handshake", label: "    of which spawn → Initialize", unit: "ms", stat: stat(packedRuns.map((s) => s.handshakeMs)) },
+    { id: "cold.packed.snapshotLoad", label: "    floor: the packed file without an engine address (snapshot loaded, exits at its config check; spawn → exit)", unit: "ms", stat: stat(packedSnapshotFloor) },
     { id: "cold.packed.idleRss", label: "packed TS example VM idle RSS (1.5 s after first reply)", unit: "MiB", stat: stat(rssOf(packedRuns)) },
     { id: "cold.packedCodeCache.firstReply", label: `(f) the same packed with --code-cache (${packedCodeCache.startup}): spawn → first Version reply`, unit: "ms", stat: stat(packedCodeCacheRuns.map((s) => s.firstReplyMs)) },
     { id: "cold.packedCodeCache.handshake", label: "    of which spawn → Initialize", unit: "ms", stat: stat(packedCodeCacheRuns.map((s) => s.handshakeMs)) },
@@ -383,6 +389,6 @@ report({
     floorsNote(),
     ...(quick ? ["QUICK run: too few samples for figures"] : [])
   ],
-  extra: { entry: ts[0]?.entry, bundle: bundleInfo(), root, ts, go, goHostGo, goHostTs, bare, http2Floor, snapshotFloor, bareIdleRss, bareIdlePrivate, http2IdleRss, http2IdlePrivate, tsFirst, goFirst, phases, memory },
+  extra: { entry: ts[0]?.entry, bundle: bundleInfo(), root, ts, go, goHostGo, goHostTs, bare, http2Floor, snapshotFloor, packedSnapshotFloor, bareIdleRss, bareIdlePrivate, http2IdleRss, http2IdlePrivate, tsFirst, goFirst, phases, memory },
   wallSeconds: (performance.now() - started) / 1000
 })
