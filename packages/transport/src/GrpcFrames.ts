@@ -27,10 +27,15 @@ export const decode = <Desc extends DescMessage>(schema: Desc, bytes: Uint8Array
   }
 }
 
+/** The 5-byte prefix of an uncompressed message of `length` bytes, written at the start of `out`. */
+const putPrefix = (out: Buffer, length: number): void => {
+  out[0] = 0
+  out.writeUInt32BE(length, 1)
+}
+
 export const frame = (payload: Uint8Array): Buffer => {
   const out = Buffer.allocUnsafe(5 + payload.length)
-  out[0] = 0
-  out.writeUInt32BE(payload.length, 1)
+  putPrefix(out, payload.length)
   out.set(payload, 5)
   return out
 }
@@ -51,8 +56,7 @@ export const writeMessage = (stream: http2.Http2Stream, payload: Uint8Array, end
     return true
   }
   const prefix = Buffer.allocUnsafe(5)
-  prefix[0] = 0
-  prefix.writeUInt32BE(payload.length, 1)
+  putPrefix(prefix, payload.length)
   stream.cork()
   stream.write(prefix)
   let flowing = true

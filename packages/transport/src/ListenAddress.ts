@@ -5,8 +5,8 @@
  * a thread-pool round trip), then checks the answer for an IPv6 link-local address, and that
  * check compiles node's IPv6 regular expression the first time: 5–8 ms of a plugin's start
  * before its server listens (a CPU profile of the example VM's start). `net.BoundSocket`
- * (where Node has it: the pinned Node 26 does) binds a numeric address at once, and `listen` adopts it: same socket,
- * no lookup. Older Nodes, and host names, take the usual path.
+ * (where Node has it: the pinned Node 26 does) binds a numeric address at once, and `listen`
+ * adopts it: same socket, no lookup. Older Nodes, and host names, take the usual path.
  */
 import * as net from "node:net"
 
